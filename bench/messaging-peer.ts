@@ -1,0 +1,64 @@
+/**
+ * A separate process for the messaging benchmarks: `router` (an embedded
+ * router), `server` (an echo method server) or `publish` (heartbeats or
+ * events as fast as credit allows). Speaks JSON lines on stdout.
+ */
+import { Bus } from '../lib/bus/bus.js';
+import type { ProfileName } from '../lib/bus/addressing.js';
+import { eventMessage, heartbeatMessage } from '../lib/bus/qmf.js';
+import { EmbeddedRouter } from '../lib/bus/router.js';
+import { MethodServer } from '../lib/bus/server.js';
+import { silentLogger } from '../lib/log.js';
+
+const [role, url = '', profile = 'embedded', address = '', countText = '0', kind = 'heartbeat'] =
+  process.argv.slice(2);
+const logger = silentLogger();
+const say = (record: object): void => void process.stdout.write(`${JSON.stringify(record)}\n`);
+// The benchmark holds our stdin open; when it goes away, so do we.
+process.stdin.on('end', () => process.exit(0)).resume();
+
+if (role === 'router') {
+  const router = new EmbeddedRouter({ logger, port: 0, queueLimit: 1_000_000 });
+  say({ port: await router.start() });
+} else {
+  const bus = new Bus({ url, profile: profile as ProfileName, name: `bench-${role}`, logger });
+  await bus.whenUp(10_000);
+  if (role === 'server') {
+    const server = new MethodServer(bus, {
+      address,
+      logger,
+      objects: {
+        bench: { echo: { args: { n: { type: 'integer' } }, handler: (a) => ({ n: a.n! }) } },
+      },
+    });
+    await server.start();
+    say({ ready: true });
+  } else if (role === 'publish') {
+    const count = Number(countText);
+    const sender = bus.sender('topic', address, true);
+    await new Promise((r) => sender.once('sendable', r));
+    let sent = 0;
+    const message = (i: number) =>
+      kind === 'event'
+        ? eventMessage({
+            name: 'bench',
+            timestamp: Date.now(),
+            severity: 'info',
+            values: { i, deployable: 'bench' },
+          })
+        : heartbeatMessage({
+            agent: 'agent.bench.a1',
+            timestamp: Date.now(),
+            intervalMs: 1000,
+            epoch: 'bench',
+            sequence: i,
+            values: { load1: 0.1 },
+          });
+    const pump = (): void => {
+      while (sent < count && sender.sendable()) sender.send(message(++sent));
+      if (sent >= count) say({ sent });
+    };
+    sender.on('sendable', pump);
+    pump();
+  }
+}

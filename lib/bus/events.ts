@@ -1,0 +1,135 @@
+/**
+ * Events and heartbeats on topic addresses: QMF `_data_indication`
+ * (qmf.content=_event) and `_agent_heartbeat_indication`, sent pre-settled
+ * (a lost heartbeat is only a late one). Subscribers may filter.
+ */
+import rhea from 'rhea';
+import type { Logger } from '../log.js';
+import type { Bus, Subscription } from './bus.js';
+import {
+  Malformed,
+  eventMessage,
+  heartbeatMessage,
+  parseEvents,
+  parseHeartbeat,
+  SEVERITIES,
+  type BusEvent,
+  type Heartbeat,
+  type QmfMap,
+  type Severity,
+} from './qmf.js';
+
+export interface EventFilter {
+  /** Only these event classes. */
+  readonly names?: readonly string[];
+  /** Only events whose values have these (e.g. { deployable: 'wordpress' }). */
+  readonly values?: Readonly<Record<string, string | number | boolean>>;
+  /** Only this severe or worse. */
+  readonly severity?: Severity;
+}
+
+export function matchesFilter(event: BusEvent, filter: EventFilter): boolean {
+  if (filter.names && !filter.names.includes(event.name)) return false;
+  if (filter.severity && SEVERITIES.indexOf(event.severity) > SEVERITIES.indexOf(filter.severity))
+    return false;
+  for (const [key, want] of Object.entries(filter.values ?? {})) {
+    if (event.values[key] !== want) return false;
+  }
+  return true;
+}
+
+/** Publishes events; while the bus is down they are not queued here (callers needing delivery keep an outbox). */
+export function publishEvents(bus: Bus, topic: string, events: readonly BusEvent[]): boolean {
+  if (!bus.isUp || events.length === 0) return false;
+  const sender = bus.sender('topic', topic, true);
+  for (const event of events) sender.send(eventMessage(event));
+  return true;
+}
+
+export function subscribeEvents(
+  bus: Bus,
+  topic: string,
+  handler: (event: BusEvent) => void,
+  filter: EventFilter = {},
+  log?: Logger,
+): Subscription {
+  return bus.receive({ kind: 'topic', name: topic }, (message) => {
+    const events = parseEvents(message);
+    if (events instanceof Malformed) {
+      log?.warn('malformed event message ignored', { reason: events.reason });
+      return;
+    }
+    for (const event of events) if (matchesFilter(event, filter)) handler(event);
+  });
+}
+
+/**
+ * Sends a heartbeat every interval while the bus is up. The epoch is new
+ * for every sender, so a restarted agent is a new session to its DPE.
+ */
+export class HeartbeatSender {
+  readonly epoch = rhea.generate_uuid();
+  #sequence = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly topic: string,
+    private readonly agent: string,
+    private readonly intervalMs: number,
+    private readonly values: () => QmfMap = () => ({}),
+  ) {}
+
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.beat();
+    this.#timer = setInterval(() => this.beat(), this.intervalMs);
+  }
+
+  /** Sends one heartbeat now (if the bus is up); returns whether it was sent. */
+  beat(): boolean {
+    if (!this.bus.isUp) return false;
+    this.#sequence += 1;
+    const beat: Heartbeat = {
+      agent: this.agent,
+      timestamp: Date.now(),
+      intervalMs: this.intervalMs,
+      epoch: this.epoch,
+      sequence: this.#sequence,
+      values: this.values(),
+    };
+    this.bus.sender('topic', this.topic, true).send(heartbeatMessage(beat));
+    return true;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+export function subscribeHeartbeats(
+  bus: Bus,
+  topic: string,
+  handler: (beat: Heartbeat) => void,
+  filter: { readonly agents?: readonly string[] } = {},
+  log?: Logger,
+): Subscription {
+  return bus.receive(
+    { kind: 'topic', name: topic },
+    (message) => {
+      const beat = parseHeartbeat(message);
+      if (beat instanceof Malformed) {
+        log?.warn('malformed heartbeat ignored', { reason: beat.reason });
+        return;
+      }
+      if (filter.agents && !filter.agents.includes(beat.agent)) return;
+      handler(beat);
+    },
+    { credit: 2000 },
+  );
+}

@@ -1,0 +1,269 @@
+/**
+ * QMFv2's map-message conventions, carried over AMQP 1.0 (schemas/messages.md):
+ * every message has application properties `x-amqp-0-10.app-id: qmf2`,
+ * `qmf.opcode` and `method`; bodies are AMQP maps (and lists, for events).
+ * Builders make rhea messages; parsers check what arrives and say what is
+ * wrong instead of trusting it.
+ */
+import type { Message } from 'rhea';
+
+export const QMF_APP_ID = 'qmf2';
+export const PACKAGE = 'org.cloudpolicyengine';
+
+export const OPCODE = {
+  methodRequest: '_method_request',
+  methodResponse: '_method_response',
+  exception: '_exception',
+  dataIndication: '_data_indication',
+  heartbeat: '_agent_heartbeat_indication',
+} as const;
+
+/** A value QMF maps can carry (AMQP timestamps arrive as Dates). */
+export type QmfValue =
+  string | number | boolean | null | Date | Buffer | QmfValue[] | { [key: string]: QmfValue };
+export type QmfMap = { [key: string]: QmfValue };
+
+export const SEVERITIES = [
+  'emerg',
+  'alert',
+  'crit',
+  'error',
+  'warn',
+  'notice',
+  'info',
+  'debug',
+] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface BusEvent {
+  /** The event class, e.g. service_state_change. */
+  readonly name: string;
+  readonly timestamp: number;
+  readonly severity: Severity;
+  readonly values: QmfMap;
+}
+
+export interface Heartbeat {
+  /** The sender's QMF agent name, e.g. agent.wordpress.web1. */
+  readonly agent: string;
+  readonly timestamp: number;
+  readonly intervalMs: number;
+  /** Changes whenever the sender restarts: a new session. */
+  readonly epoch: string;
+  /** Counts up from 1 within an epoch. */
+  readonly sequence: number;
+  readonly values: QmfMap;
+}
+
+export class Malformed {
+  constructor(readonly reason: string) {}
+}
+
+function properties(
+  opcode: string,
+  method: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return { 'x-amqp-0-10.app-id': QMF_APP_ID, 'qmf.opcode': opcode, method, ...extra };
+}
+
+export function opcodeOf(message: Message): string | undefined {
+  const value: unknown = message.application_properties?.['qmf.opcode'];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function isMap(value: unknown): value is QmfMap {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    !Buffer.isBuffer(value) &&
+    !(value instanceof Date)
+  );
+}
+
+// --- method calls ------------------------------------------------------------------
+
+export interface MethodRequest {
+  readonly objectName: string;
+  readonly method: string;
+  readonly args: QmfMap;
+}
+
+export function requestMessage(
+  request: MethodRequest,
+  replyTo: string,
+  correlationId: string,
+  ttlMs: number,
+): Message {
+  return {
+    reply_to: replyTo,
+    correlation_id: correlationId,
+    subject: request.method,
+    ttl: ttlMs,
+    application_properties: properties(OPCODE.methodRequest, 'request'),
+    body: {
+      _object_id: { _object_name: request.objectName },
+      _method_name: request.method,
+      _arguments: request.args,
+    },
+  };
+}
+
+export function parseRequest(message: Message): MethodRequest | Malformed {
+  if (opcodeOf(message) !== OPCODE.methodRequest)
+    return new Malformed('qmf.opcode is not _method_request');
+  const body: unknown = message.body;
+  if (!isMap(body)) return new Malformed('the body is not a map');
+  const objectId = body._object_id;
+  const objectName = isMap(objectId) ? objectId._object_name : undefined;
+  if (typeof objectName !== 'string')
+    return new Malformed('_object_id._object_name is missing or not a string');
+  if (typeof body._method_name !== 'string')
+    return new Malformed('_method_name is missing or not a string');
+  const args = body._arguments ?? {};
+  if (!isMap(args)) return new Malformed('_arguments is not a map');
+  return { objectName, method: body._method_name, args };
+}
+
+export function responseMessage(
+  args: QmfMap,
+  to: string,
+  correlationId: Message['correlation_id'],
+): Message {
+  return {
+    to,
+    correlation_id: correlationId,
+    application_properties: properties(OPCODE.methodResponse, 'response'),
+    body: { _arguments: args },
+  };
+}
+
+export function exceptionMessage(
+  code: string,
+  text: string,
+  to: string,
+  correlationId: Message['correlation_id'],
+): Message {
+  return {
+    to,
+    correlation_id: correlationId,
+    application_properties: properties(OPCODE.exception, 'response'),
+    body: { _values: { error_code: code, error_text: text } },
+  };
+}
+
+export type Reply =
+  | { readonly ok: true; readonly args: QmfMap }
+  | { readonly ok: false; readonly code: string; readonly text: string };
+
+export function parseReply(message: Message): Reply | Malformed {
+  const body: unknown = message.body;
+  if (!isMap(body)) return new Malformed('the reply body is not a map');
+  const opcode = opcodeOf(message);
+  if (opcode === OPCODE.methodResponse) {
+    const args = body._arguments ?? {};
+    return isMap(args) ? { ok: true, args } : new Malformed('_arguments is not a map');
+  }
+  if (opcode === OPCODE.exception) {
+    const values = body._values;
+    if (!isMap(values)) return new Malformed('_values is not a map');
+    const code = typeof values.error_code === 'string' ? values.error_code : 'UNKNOWN_ERROR';
+    const text = typeof values.error_text === 'string' ? values.error_text : 'no error text';
+    return { ok: false, code, text };
+  }
+  return new Malformed(`unexpected qmf.opcode ${String(opcode)} in a reply`);
+}
+
+// --- events ------------------------------------------------------------------------
+
+/**
+ * One event per message, its map as the body. QMF also allows a list of
+ * event maps (parseEvents reads both), but RabbitMQ 3.x's AMQP 1.0 plugin
+ * fails the whole session on an amqp-value body that is a list.
+ */
+export function eventMessage(event: BusEvent): Message {
+  return {
+    application_properties: properties(OPCODE.dataIndication, 'indication', {
+      'qmf.content': '_event',
+    }),
+    body: {
+      _schema_id: { _package_name: PACKAGE, _class_name: event.name, _type: '_event' },
+      _timestamp: new Date(event.timestamp),
+      _severity: SEVERITIES.indexOf(event.severity),
+      _values: event.values,
+    },
+  };
+}
+
+export function parseEvents(message: Message): BusEvent[] | Malformed {
+  if (opcodeOf(message) !== OPCODE.dataIndication)
+    return new Malformed('qmf.opcode is not _data_indication');
+  if (message.application_properties?.['qmf.content'] !== '_event')
+    return new Malformed('qmf.content is not _event');
+  const body: unknown = message.body;
+  const list = Array.isArray(body) ? body : [body];
+  const events: BusEvent[] = [];
+  for (const item of list) {
+    if (!isMap(item)) return new Malformed('an event is not a map');
+    const schema = item._schema_id;
+    const name = isMap(schema) ? schema._class_name : undefined;
+    if (typeof name !== 'string') return new Malformed('_schema_id._class_name is missing');
+    const values = item._values ?? {};
+    if (!isMap(values)) return new Malformed('_values is not a map');
+    const ts = item._timestamp;
+    const severity = typeof item._severity === 'number' ? SEVERITIES[item._severity] : undefined;
+    events.push({
+      name,
+      timestamp: ts instanceof Date ? ts.getTime() : typeof ts === 'number' ? ts : 0,
+      severity: severity ?? 'info',
+      values,
+    });
+  }
+  return events;
+}
+
+// --- heartbeats --------------------------------------------------------------------
+
+export function heartbeatMessage(beat: Heartbeat): Message {
+  return {
+    application_properties: properties(OPCODE.heartbeat, 'indication', { 'qmf.agent': beat.agent }),
+    body: {
+      _values: {
+        ...beat.values,
+        timestamp: new Date(beat.timestamp),
+        heartbeat_interval_ms: beat.intervalMs,
+        epoch: beat.epoch,
+        sequence: beat.sequence,
+      },
+    },
+  };
+}
+
+export function parseHeartbeat(message: Message): Heartbeat | Malformed {
+  if (opcodeOf(message) !== OPCODE.heartbeat)
+    return new Malformed('qmf.opcode is not _agent_heartbeat_indication');
+  const agent: unknown = message.application_properties?.['qmf.agent'];
+  if (typeof agent !== 'string') return new Malformed('qmf.agent is missing');
+  const body: unknown = message.body;
+  const values = isMap(body) ? body._values : undefined;
+  if (!isMap(values)) return new Malformed('_values is missing');
+  const { timestamp, heartbeat_interval_ms: interval, epoch, sequence, ...rest } = values;
+  if (typeof epoch !== 'string') return new Malformed('epoch is missing');
+  if (typeof sequence !== 'number' || !Number.isInteger(sequence))
+    return new Malformed('sequence is missing');
+  if (typeof interval !== 'number') return new Malformed('heartbeat_interval_ms is missing');
+  return {
+    agent,
+    timestamp:
+      timestamp instanceof Date
+        ? timestamp.getTime()
+        : typeof timestamp === 'number'
+          ? timestamp
+          : 0,
+    intervalMs: interval,
+    epoch,
+    sequence,
+    values: rest,
+  };
+}

@@ -1,0 +1,382 @@
+/**
+ * The embedded router: the zero-set-up bus for one host. It accepts AMQP 1.0
+ * connections (by default on 127.0.0.1) and passes each message to every
+ * link receiving from the message's address. It is a router, not a broker:
+ * nothing is stored; a message nobody receives is rejected at once (so a
+ * call to an absent server fails fast) or, if sent pre-settled, dropped.
+ *
+ * Supports dynamic receivers (the router names the address), anonymous
+ * senders (routing by `to`), SASL ANONYMOUS (loopback only, by default) or
+ * PLAIN against a credentials file, and TLS.
+ */
+import { readFileSync } from 'node:fs';
+import net, { type Server, type Socket } from 'node:net';
+import tls from 'node:tls';
+import rhea, {
+  type Container,
+  type Delivery,
+  type EventContext,
+  type Receiver,
+  type Sender,
+} from 'rhea';
+import type { Logger } from '../log.js';
+import { describe, MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
+import { Credentials } from './credentials.js';
+import { BusError } from './errors.js';
+import { guardFrames } from './frame-guard.js';
+import { Fifo } from './fifo.js';
+import { exceedsSize } from './size.js';
+
+export const DEFAULT_ROUTER_PORT = 5673;
+
+export interface RouterOptions {
+  readonly logger: Logger;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 5673 (5672 is left to a broker on the same host); 0 picks a free port. */
+  readonly port?: number;
+  /** PLAIN users (see cpectl bus-password); without it, SASL ANONYMOUS. */
+  readonly credentialsFile?: string;
+  /** ANONYMOUS on a non-loopback address must be asked for. */
+  readonly allowAnonymous?: boolean;
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly caFile?: string;
+    readonly requestClientCert?: boolean;
+  };
+  readonly maxMessageBytes?: number;
+  /** Messages held for one slow receiving link before the oldest are dropped. */
+  readonly queueLimit?: number;
+}
+
+export interface RouterStats {
+  connections: number;
+  links: number;
+  routed: number;
+  delivered: number;
+  noRoute: number;
+  oversized: number;
+  overflowed: number;
+}
+
+interface Outgoing {
+  readonly sender: Sender;
+  readonly address: string;
+  readonly queue: Fifo<Buffer>;
+}
+
+interface Terminus {
+  address?: string;
+  dynamic?: boolean;
+}
+
+/** The attach frames of a link, which rhea keeps but does not type. */
+interface Attach {
+  readonly remote: { readonly attach: { readonly source?: Terminus; readonly target?: Terminus } };
+  readonly local: { attach: { snd_settle_mode?: number } };
+}
+
+function attachOf(link: Sender | Receiver): Attach {
+  return link as unknown as Attach;
+}
+
+/** The parts of rhea's server side that its typings leave out. */
+interface ServerMechanisms {
+  enable_plain(verify: (user: string, password: string) => Promise<boolean>): void;
+  enable_anonymous(): void;
+}
+
+function saslOf(container: Container): ServerMechanisms {
+  return (container as unknown as { sasl_server_mechanisms: ServerMechanisms })
+    .sasl_server_mechanisms;
+}
+
+function serverConnection(
+  container: Container,
+  options: Record<string, unknown>,
+): { accept(socket: Socket): void } {
+  return (
+    container as unknown as { create_connection(o: object): { accept(socket: Socket): void } }
+  ).create_connection(options);
+}
+
+/**
+ * A pre-settled delivery needs no answer, but rhea frees its slot in the
+ * session's incoming buffer only once it is settled here too: without this,
+ * a connection stalls after 2,048 pre-settled messages.
+ */
+function settleLocally(delivery: Delivery): void {
+  (delivery as unknown as { update(settled: boolean): void }).update(true);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export class EmbeddedRouter {
+  readonly #options: RouterOptions;
+  readonly #log: Logger;
+  readonly #container: Container;
+  readonly #routes = new Map<string, Set<Outgoing>>();
+  readonly #outgoing = new WeakMap<Sender, Outgoing>();
+  readonly #sockets = new Set<Socket>();
+  readonly #corked = new Set<Socket>();
+  readonly #maxMessageBytes: number;
+  readonly #queueLimit: number;
+  #server: Server | undefined;
+  #port = 0;
+  readonly stats: RouterStats = {
+    connections: 0,
+    links: 0,
+    routed: 0,
+    delivered: 0,
+    noRoute: 0,
+    oversized: 0,
+    overflowed: 0,
+  };
+
+  constructor(options: RouterOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'router' });
+    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#queueLimit = options.queueLimit ?? 10_000;
+    this.#container = rhea.create_container({ id: 'cpe-router', autoaccept: false });
+    const mechanisms = saslOf(this.#container);
+    const host = options.host ?? '127.0.0.1';
+    if (options.credentialsFile) {
+      const credentials = Credentials.fromFile(options.credentialsFile);
+      mechanisms.enable_plain((user: string, password: string) =>
+        credentials.verify(user, password),
+      );
+    } else if (isLoopback(host) || options.allowAnonymous) {
+      mechanisms.enable_anonymous();
+    } else {
+      throw new BusError(
+        'INSECURE_ROUTER',
+        `refusing anonymous access on ${host}: give a credentials file, or allow anonymous access explicitly`,
+      );
+    }
+    this.#wire();
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  start(): Promise<number> {
+    const host = this.#options.host ?? '127.0.0.1';
+    const tlsOptions = this.#options.tls;
+    const accept = (socket: Socket): void => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      guardFrames(socket, MAX_FRAME_BYTES, (reason) =>
+        this.#log.warn('dropped a connection', { reason }),
+      );
+      serverConnection(this.#container, {
+        max_frame_size: MAX_FRAME_BYTES,
+        idle_time_out: 10_000,
+        tcp_no_delay: true, // else Nagle and delayed ACKs add 40 ms to every reply
+        require_sasl: Boolean(this.#options.credentialsFile),
+      }).accept(socket);
+    };
+    const server = tlsOptions
+      ? tls.createServer(
+          {
+            cert: readFileSync(tlsOptions.certFile),
+            key: readFileSync(tlsOptions.keyFile),
+            ca: tlsOptions.caFile ? readFileSync(tlsOptions.caFile) : undefined,
+            requestCert: tlsOptions.requestClientCert ?? false,
+            rejectUnauthorized: tlsOptions.requestClientCert ?? false,
+          },
+          accept,
+        )
+      : net.createServer(accept);
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        const why =
+          err.code === 'EADDRINUSE'
+            ? `${host}:${this.#options.port ?? DEFAULT_ROUTER_PORT} is in use (is another router or a broker listening there?)`
+            : err.message;
+        reject(
+          new BusError('ROUTER_LISTEN_FAILED', `the embedded router cannot listen: ${why}`, {
+            cause: err,
+          }),
+        );
+      });
+      server.listen(this.#options.port ?? DEFAULT_ROUTER_PORT, host, () => {
+        this.#port = (server.address() as net.AddressInfo).port;
+        this.#log.info('embedded router listening', {
+          host,
+          port: this.#port,
+          tls: Boolean(tlsOptions),
+          sasl: this.#options.credentialsFile ? 'PLAIN' : 'ANONYMOUS',
+        });
+        resolve(this.#port);
+      });
+    });
+  }
+
+  #wire(): void {
+    const c = this.#container;
+    c.on('connection_open', () => (this.stats.connections += 1));
+    c.on('disconnected', (ctx: EventContext) => this.#forgetConnection(ctx));
+    c.on('connection_close', (ctx: EventContext) => this.#forgetConnection(ctx));
+    c.on('error', (ctx: EventContext) =>
+      this.#log.warn('connection error', { error: describe(ctx.error) }),
+    );
+    c.on('protocol_error', (ctx: EventContext) =>
+      this.#log.warn('protocol error', { error: describe(ctx.error) }),
+    );
+    c.on('sender_open', (ctx: EventContext) => this.#onReceiverAttached(ctx.sender!));
+    c.on('receiver_open', (ctx: EventContext) => this.#onSenderAttached(ctx.receiver!));
+    c.on('sender_close', (ctx: EventContext) => this.#forget(ctx.sender!));
+    c.on('receiver_close', () => (this.stats.links -= 1));
+    c.on('sendable', (ctx: EventContext) => this.#flush(ctx.sender!));
+    c.on('message', (ctx: EventContext) => this.#route(ctx));
+  }
+
+  /** The peer receives: our sender link. Record which address it receives from. */
+  #onReceiverAttached(sender: Sender): void {
+    const remote = attachOf(sender).remote.attach;
+    const address = remote.source?.dynamic
+      ? `dynamic.${rhea.generate_uuid()}`
+      : remote.source?.address;
+    if (!address) {
+      sender.close({
+        condition: 'amqp:invalid-field',
+        description: 'a receiving link needs a source address (or dynamic)',
+      });
+      return;
+    }
+    sender.set_source({ address, ...(remote.source?.dynamic ? { dynamic: true } : {}) });
+    sender.set_target((remote.target ?? {}) as never);
+    attachOf(sender).local.attach.snd_settle_mode = 1; // forwarded pre-settled: the router keeps nothing
+    const outgoing: Outgoing = { sender, address, queue: new Fifo() };
+    this.#outgoing.set(sender, outgoing);
+    let set = this.#routes.get(address);
+    if (!set) this.#routes.set(address, (set = new Set()));
+    set.add(outgoing);
+    this.stats.links += 1;
+  }
+
+  /** The peer sends: our receiver link. */
+  #onSenderAttached(receiver: Receiver): void {
+    const remote = attachOf(receiver).remote.attach;
+    receiver.set_target((remote.target ?? {}) as never);
+    receiver.set_source((remote.source ?? {}) as never);
+    this.stats.links += 1;
+  }
+
+  #route(ctx: EventContext): void {
+    const message = ctx.message!;
+    const delivery = ctx.delivery!;
+    const receiver = ctx.receiver!;
+    if (
+      exceedsSize(message.body, this.#maxMessageBytes) ||
+      exceedsSize(message.application_properties, 64 * 1024)
+    ) {
+      this.stats.oversized += 1;
+      delivery.reject({
+        condition: 'amqp:link:message-size-exceeded',
+        description: `message over ${this.#maxMessageBytes} bytes`,
+      });
+      return;
+    }
+    const target = attachOf(receiver).remote.attach.target?.address;
+    const address = target ?? (typeof message.to === 'string' ? message.to : undefined);
+    if (!address) {
+      delivery.reject({
+        condition: 'amqp:precondition-failed',
+        description: 'no address: set the link target or the message "to"',
+      });
+      return;
+    }
+    const receivers = this.#routes.get(address);
+    if (!receivers || receivers.size === 0) {
+      this.stats.noRoute += 1;
+      if (delivery.remote_settled) settleLocally(delivery);
+      else
+        delivery.reject({
+          condition: 'amqp:not-found',
+          description: `nobody receives from ${address}`,
+        });
+      return;
+    }
+    this.stats.routed += 1;
+    const encoded = rhea.message.encode(message);
+    for (const outgoing of receivers) this.#deliver(outgoing, encoded);
+    if (delivery.remote_settled) settleLocally(delivery);
+    else delivery.accept();
+  }
+
+  #deliver(outgoing: Outgoing, encoded: Buffer): void {
+    if (outgoing.queue.length === 0 && outgoing.sender.sendable()) {
+      this.#transmit(outgoing.sender, encoded);
+      return;
+    }
+    outgoing.queue.push(encoded);
+    if (outgoing.queue.length > this.#queueLimit) {
+      outgoing.queue.shift();
+      this.stats.overflowed += 1;
+    }
+  }
+
+  #flush(sender: Sender): void {
+    const outgoing = this.#outgoing.get(sender);
+    if (!outgoing) return;
+    while (outgoing.queue.length > 0 && sender.sendable()) {
+      this.#transmit(sender, outgoing.queue.shift()!);
+    }
+  }
+
+  /**
+   * rhea writes every frame with its own socket.write; corking the socket
+   * until the end of this turn of the event loop sends them as one writev.
+   */
+  #transmit(sender: Sender, encoded: Buffer): void {
+    sender.send(encoded, undefined, 0);
+    this.stats.delivered += 1;
+    const socket = (sender.connection as unknown as { socket?: Socket }).socket;
+    if (!socket || this.#corked.has(socket)) return;
+    this.#corked.add(socket);
+    socket.cork();
+    // rhea writes on process.nextTick; setImmediate comes after it.
+    setImmediate(() => {
+      this.#corked.delete(socket);
+      socket.uncork();
+    });
+  }
+
+  #forget(sender: Sender): void {
+    const outgoing = this.#outgoing.get(sender);
+    if (!outgoing) return;
+    this.#outgoing.delete(sender);
+    const set = this.#routes.get(outgoing.address);
+    set?.delete(outgoing);
+    if (set?.size === 0) this.#routes.delete(outgoing.address);
+    this.stats.links -= 1;
+  }
+
+  #forgetConnection(ctx: EventContext): void {
+    for (const set of this.#routes.values()) {
+      for (const outgoing of [...set]) {
+        if (outgoing.sender.connection === ctx.connection) this.#forget(outgoing.sender);
+      }
+    }
+  }
+
+  /** Addresses with receivers, and how many: for status and tests. */
+  routes(): Record<string, number> {
+    return Object.fromEntries([...this.#routes].map(([address, set]) => [address, set.size]));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      for (const socket of this.#sockets) socket.destroy();
+      if (!this.#server) return resolve();
+      this.#server.close(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Serving methods of named objects on a node address, QMF-style. Every
+ * request gets exactly one answer on its reply_to: `_method_response` with
+ * the handler's result, or `_exception` with a stable code — malformed
+ * message, unknown object or method, a missing, unknown or mistyped
+ * argument (checked before the handler runs), an oversized result, or the
+ * handler's own error. Nothing a caller sends can stop the server.
+ */
+import type { Message } from 'rhea';
+import { CpeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Bus, Subscription } from './bus.js';
+import { BusCode } from './errors.js';
+import { Malformed, exceptionMessage, parseRequest, responseMessage, type QmfMap } from './qmf.js';
+import { checkArguments, type ArgSpecs } from './schema.js';
+import { exceedsSize } from './size.js';
+
+export interface CallContext {
+  readonly object: string;
+  readonly method: string;
+  readonly log: Logger;
+}
+
+export interface MethodDefinition {
+  readonly args: ArgSpecs;
+  readonly handler: (args: QmfMap, context: CallContext) => Promise<QmfMap> | QmfMap;
+}
+
+export type ObjectMethods = Readonly<Record<string, MethodDefinition>>;
+
+export interface MethodServerOptions {
+  /** The logical node address to serve on. */
+  readonly address: string;
+  /** Methods by object name, then by method name. */
+  readonly objects: Readonly<Record<string, ObjectMethods>>;
+  readonly logger: Logger;
+}
+
+/** A client can name any reply address: keep at most this many reply senders open. */
+const MAX_REPLY_SENDERS = 256;
+
+export class MethodServer {
+  readonly #bus: Bus;
+  readonly #options: MethodServerOptions;
+  readonly #log: Logger;
+  readonly #replySenders = new Map<string, number>();
+  #subscription: Subscription | undefined;
+  #handled = 0;
+
+  constructor(bus: Bus, options: MethodServerOptions) {
+    this.#bus = bus;
+    this.#options = options;
+    this.#log = options.logger.child({ address: options.address });
+  }
+
+  /** Starts serving; resolves once the receiving link is attached. */
+  async start(): Promise<void> {
+    this.#subscription = this.#bus.receive(
+      { kind: 'node', name: this.#options.address },
+      (message) => void this.#onRequest(message),
+      {
+        credit: 200,
+        onOversize: (message) =>
+          this.#answerError(
+            message,
+            BusCode.messageTooLarge,
+            `request over ${this.#bus.maxMessageBytes} bytes`,
+          ),
+      },
+    );
+    await this.#subscription.ready;
+  }
+
+  get handled(): number {
+    return this.#handled;
+  }
+
+  async #onRequest(message: Message): Promise<void> {
+    this.#handled += 1;
+    const request = parseRequest(message);
+    if (request instanceof Malformed) {
+      this.#log.warn('malformed request', { reason: request.reason });
+      this.#answerError(message, BusCode.malformed, `malformed request: ${request.reason}`);
+      return;
+    }
+    const { objectName, method, args } = request;
+    const object = this.#options.objects[objectName];
+    if (!object || !Object.hasOwn(this.#options.objects, objectName)) {
+      this.#answerError(
+        message,
+        BusCode.unknownObject,
+        `no object "${objectName}" here (objects: ${Object.keys(this.#options.objects).join(', ')})`,
+      );
+      return;
+    }
+    const definition = Object.hasOwn(object, method) ? object[method] : undefined;
+    if (!definition) {
+      this.#answerError(
+        message,
+        BusCode.unknownMethod,
+        `${objectName} has no method "${method}" (methods: ${Object.keys(object).join(', ')})`,
+      );
+      return;
+    }
+    const log = this.#log.child({ object: objectName, method });
+    try {
+      checkArguments(method, definition.args, args);
+      const result = await definition.handler(args, { object: objectName, method, log });
+      if (exceedsSize(result, this.#bus.maxMessageBytes)) {
+        this.#answerError(
+          message,
+          BusCode.messageTooLarge,
+          `${method}: the result is over ${this.#bus.maxMessageBytes} bytes`,
+        );
+        return;
+      }
+      this.#answer(message, (to) => responseMessage(result, to, message.correlation_id));
+    } catch (err) {
+      if (err instanceof CpeError) {
+        this.#answerError(message, err.code, err.message);
+      } else {
+        log.error('method failed', {
+          error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        });
+        this.#answerError(
+          message,
+          BusCode.handlerFailed,
+          `${method} failed: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    }
+  }
+
+  #answerError(message: Message, code: string, text: string): void {
+    this.#answer(message, (to) => exceptionMessage(code, text, to, message.correlation_id));
+  }
+
+  #answer(message: Message, build: (to: string) => Message): void {
+    const to = message.reply_to;
+    if (typeof to !== 'string' || to.length === 0 || to.length > 1024) {
+      this.#log.debug('request without a usable reply_to: no answer sent');
+      return;
+    }
+    this.#touchReplySender(to);
+    this.#bus.senderTo({ address: to }, true).send(build(to));
+  }
+
+  /** Least recently used reply senders are closed beyond the cap. */
+  #touchReplySender(to: string): void {
+    this.#replySenders.delete(to);
+    this.#replySenders.set(to, Date.now());
+    if (this.#replySenders.size > MAX_REPLY_SENDERS) {
+      const oldest = this.#replySenders.keys().next().value;
+      if (oldest !== undefined) {
+        this.#replySenders.delete(oldest);
+        this.#bus.closeSender(oldest);
+      }
+    }
+  }
+
+  close(): void {
+    this.#subscription?.close();
+    for (const to of this.#replySenders.keys()) this.#bus.closeSender(to);
+    this.#replySenders.clear();
+  }
+}

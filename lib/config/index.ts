@@ -1,0 +1,142 @@
+/**
+ * Deployable config: XML in, validated and frozen DeployableConfig out.
+ *
+ *   decode (size, encoding) → refuse declarations → schema (libxml2, by
+ *   schema_version) → element tree → semantic checks and compile
+ *
+ * Every refusal is a ConfigIssue with a stable code, the file, the line and
+ * the element; nothing here throws on bad input.
+ */
+import { open } from 'node:fs/promises';
+import { compileDeployable } from './compile.js';
+import { ConfigCode, ConfigError, IssueList, type ConfigIssue } from './issues.js';
+import type { DeployableConfig } from './model.js';
+import { SCHEMA_VERSIONS, validateAgainstSchema, type SchemaVersion } from './schema.js';
+import { DEFAULT_MAX_CONFIG_BYTES, LineIndex, decodeConfig, refuseDeclarations } from './source.js';
+import { parseTree } from './tree.js';
+
+export * from './issues.js';
+export * from './model.js';
+export { DEFAULT_MAX_CONFIG_BYTES } from './source.js';
+export { serviceId, ASSEMBLY_FACTS } from './compile.js';
+export { serializeDeployable } from './serialize.js';
+
+export interface ParseOptions {
+  /** Named in every issue; defaults to "config.xml". */
+  readonly file?: string;
+  readonly maxBytes?: number;
+}
+
+export type ParseResult =
+  | {
+      readonly ok: true;
+      readonly config: DeployableConfig;
+      readonly warnings: readonly ConfigIssue[];
+    }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+export async function parseDeployableConfig(
+  input: Uint8Array | string,
+  options: ParseOptions = {},
+): Promise<ParseResult> {
+  const issues = new IssueList(options.file ?? 'config.xml');
+  const config = await parse(input, options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES, issues);
+  const all = issues.sorted();
+  if (config === null || issues.hasErrors) return { ok: false, issues: all };
+  return { ok: true, config, warnings: all };
+}
+
+/** Like parseDeployableConfig, but throws ConfigError when the config is refused. */
+export async function loadDeployableConfig(
+  input: Uint8Array | string,
+  options: ParseOptions = {},
+): Promise<{ config: DeployableConfig; warnings: readonly ConfigIssue[] }> {
+  const result = await parseDeployableConfig(input, options);
+  if (!result.ok) throw new ConfigError(result.issues);
+  return result;
+}
+
+/** Reads and parses a file; an unreadable file is an issue like any other. */
+export async function parseDeployableConfigFile(
+  path: string,
+  options: Omit<ParseOptions, 'file'> = {},
+): Promise<ParseResult> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES;
+  let bytes: Buffer;
+  try {
+    bytes = await readBounded(path, maxBytes + 1);
+  } catch (err) {
+    const issues = new IssueList(path);
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    issues.error(ConfigCode.unreadable, null, null, `cannot read the file: ${reason}`);
+    return { ok: false, issues: issues.sorted() };
+  }
+  return parseDeployableConfig(bytes, { file: path, maxBytes });
+}
+
+/** Reads at most `limit` bytes: enough to refuse an oversized file without loading it. */
+async function readBounded(path: string, limit: number): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(Math.min(limit, (await file.stat()).size + 1));
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await file.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await file.close();
+  }
+}
+
+async function parse(
+  input: Uint8Array | string,
+  maxBytes: number,
+  issues: IssueList,
+): Promise<DeployableConfig | null> {
+  const text = decodeConfig(input, maxBytes, issues);
+  if (text === null) return null;
+  const lines = new LineIndex(text);
+  if (!refuseDeclarations(text, lines, issues)) return null;
+  const version = schemaVersionOf(text, lines, issues);
+  if (version === null) return null;
+  if (!(await validateAgainstSchema(text, version, issues))) return null;
+  const root = parseTree(text, lines);
+  if (root === null) {
+    issues.error(ConfigCode.malformed, 1, null, 'no root element');
+    return null;
+  }
+  return compileDeployable(root, version, issues);
+}
+
+const PROLOG = /^(?:\s+|<\?[\s\S]*?\?>|<!--[\s\S]*?-->)*/;
+const START_TAG = /^<([A-Za-z_][\w.:-]*)((?:\s+[^\s=>/]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*\/?>/;
+const VERSION_ATTR = /\sschema_version\s*=\s*(?:"([^"]*)"|'([^']*)')/;
+
+/**
+ * Reads schema_version off the root start tag to pick the schema. Anything
+ * this cannot read is left to libxml2 (version 1), which says precisely what
+ * is malformed.
+ */
+function schemaVersionOf(text: string, lines: LineIndex, issues: IssueList): SchemaVersion | null {
+  const at = PROLOG.exec(text)?.[0].length ?? 0;
+  const tag = START_TAG.exec(text.slice(at, at + 64 * 1024));
+  const attrs = tag?.[2];
+  if (attrs === undefined) return 1;
+  const found = VERSION_ATTR.exec(attrs);
+  if (!found) return 1;
+  const value = (found[1] ?? found[2] ?? '').trim();
+  const version = SCHEMA_VERSIONS.find((v) => String(v) === value);
+  if (version === undefined) {
+    issues.error(
+      ConfigCode.unsupportedVersion,
+      lines.lineAt(at),
+      tag?.[1] ?? null,
+      `schema_version "${value}" is not supported (supported: ${SCHEMA_VERSIONS.join(', ')})`,
+    );
+    return null;
+  }
+  return version;
+}

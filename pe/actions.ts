@@ -1,0 +1,174 @@
+/**
+ * A plan under construction: actions by id, in-flight de-duplication,
+ * vetoes, and the final ordering (dependencies first; among actions free to
+ * run, higher priority first, then id — so the order is deterministic).
+ */
+import { Heap } from './heap.js';
+import type { Action, ActionType, FactValue, VetoedAction } from './types.js';
+
+export const DEFAULT_PRIORITY: Readonly<Record<ActionType, number>> = {
+  escalate: 90,
+  'fence-assembly': 85,
+  'recover-assembly': 80,
+  stop: 70,
+  move: 50,
+  start: 50,
+  restart: 50,
+  probe: 40,
+  notify: 10,
+  blocked: 0,
+};
+
+export type Draft = Omit<Action, 'priority' | 'after'> & {
+  priority?: number;
+  after?: readonly string[];
+};
+
+export class ActionSet {
+  readonly #actions = new Map<string, { -readonly [K in keyof Action]: Action[K] }>();
+  readonly #inFlight: ReadonlySet<string>;
+  readonly #vetoed: VetoedAction[] = [];
+  readonly #byService = new Map<string, string[]>();
+
+  constructor(inFlightIds: Iterable<string>) {
+    this.#inFlight = new Set(inFlightIds);
+  }
+
+  /** Adds an action unless the same one is in flight or already planned; returns its id. */
+  add(draft: Draft): string {
+    if (this.#inFlight.has(draft.id)) return draft.id; // already being done
+    if (!this.#actions.has(draft.id)) {
+      if (draft.service !== undefined) {
+        const ids = this.#byService.get(draft.service);
+        if (ids) ids.push(draft.id);
+        else this.#byService.set(draft.service, [draft.id]);
+      }
+      // One fixed shape for every action (no spread): thousands are made per pass.
+      this.#actions.set(draft.id, {
+        id: draft.id,
+        type: draft.type,
+        service: draft.service,
+        assembly: draft.assembly,
+        from: draft.from,
+        to: draft.to,
+        level: draft.level,
+        event: draft.event,
+        after: draft.after === undefined ? [] : [...draft.after],
+        priority: draft.priority ?? DEFAULT_PRIORITY[draft.type],
+        rule: draft.rule,
+        reason: draft.reason,
+        facts: draft.facts,
+      });
+    }
+    return draft.id;
+  }
+
+  get(id: string): Action | undefined {
+    return this.#actions.get(id);
+  }
+
+  /** The first planned action on `service` that satisfies the predicate. */
+  findFor(service: string, predicate: (a: Action) => boolean): Action | undefined {
+    for (const id of this.#byService.get(service) ?? []) {
+      const a = this.#actions.get(id); // removed ones stay in the index, and are skipped
+      if (a && a.service === service && predicate(a)) return a;
+    }
+    return undefined;
+  }
+
+  addDependency(id: string, on: string): void {
+    const action = this.#actions.get(id);
+    if (!action || id === on || action.after.includes(on)) return;
+    action.after = [...action.after, on].sort();
+  }
+
+  setPriority(id: string, priority: number): void {
+    const action = this.#actions.get(id);
+    if (action) action.priority = priority;
+  }
+
+  replace(id: string, draft: Draft): void {
+    this.#actions.delete(id);
+    this.add(draft);
+  }
+
+  veto(id: string, rule: string, reason: string): void {
+    const action = this.#actions.get(id);
+    if (!action) return;
+    this.#actions.delete(id);
+    this.#vetoed.push({ action: canonical(action), rule, reason });
+    for (const other of this.#actions.values()) {
+      if (other.after.includes(id)) other.after = other.after.filter((x) => x !== id);
+    }
+  }
+
+  /** Records a vetoed action that was never planned (a placement the rules forbade). */
+  vetoUnplanned(action: Action, rule: string, reason: string): void {
+    this.#vetoed.push({ action: canonical(action), rule, reason });
+  }
+
+  get vetoed(): readonly VetoedAction[] {
+    return this.#vetoed;
+  }
+
+  /** Dependencies first; among ready actions, higher priority, then id. */
+  ordered(): Action[] {
+    const actions = this.#actions;
+    const pending = new Map<string, number>();
+    const dependants = new Map<string, string[]>();
+    for (const a of actions.values()) {
+      const inPlan = a.after.filter((d) => actions.has(d));
+      pending.set(a.id, inPlan.length);
+      for (const d of inPlan) {
+        const list = dependants.get(d);
+        if (list) list.push(a.id);
+        else dependants.set(d, [a.id]);
+      }
+    }
+    const ready = new Heap<Action>(
+      (a, b) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id),
+    );
+    for (const a of actions.values()) if (pending.get(a.id) === 0) ready.push(a);
+    const out: Action[] = [];
+    while (ready.size > 0) {
+      const a = ready.pop()!;
+      out.push(canonical(a));
+      for (const d of dependants.get(a.id) ?? []) {
+        const left = pending.get(d)! - 1;
+        pending.set(d, left);
+        if (left === 0) ready.push(actions.get(d)!);
+      }
+    }
+    if (out.length !== actions.size) {
+      // Cannot happen: ordering cycles are refused with the config. Fail loudly, not silently.
+      throw new Error('planner produced a dependency cycle');
+    }
+    return out;
+  }
+}
+
+/** Fixed key order and sorted facts, so JSON output is byte-identical for the same plan. */
+export function canonical(a: Action): Action {
+  const out: Record<string, unknown> = { id: a.id, type: a.type };
+  for (const key of ['service', 'assembly', 'from', 'to', 'level', 'event'] as const) {
+    if (a[key] !== undefined) out[key] = a[key];
+  }
+  out.after = [...a.after];
+  out.priority = a.priority;
+  out.rule = a.rule;
+  out.reason = a.reason;
+  out.facts = sortedFacts(a.facts);
+  return out as unknown as Action;
+}
+
+function sortedFacts(
+  facts: Readonly<Record<string, FactValue>>,
+): Readonly<Record<string, FactValue>> {
+  const keys = Object.keys(facts);
+  if (keys.every((k, i) => i === 0 || keys[i - 1]! < k)) return facts; // already in order
+  return Object.fromEntries(
+    Object.keys(facts)
+      .sort()
+      .map((k) => [k, facts[k]!]),
+  );
+}

@@ -1,0 +1,318 @@
+/**
+ * Where services go. Scores follow Pacemaker's model: a mandatory constraint
+ * is ±INFINITY (excludes), a preference is a finite score, the highest total
+ * wins. Ties go to the assembly with the fewest services, then the most free
+ * memory, then the lowest load, then the name — so placement spreads and is
+ * deterministic.
+ *
+ * Services with no placement constraints (allowed anywhere, no colocation or
+ * anti-affinity) take a fast path: their home if it fits, else the best
+ * assembly from a heap ordered by the tie-breakers. That keeps a pass over
+ * thousands of services at O(n log m).
+ */
+import { SCORE_INFINITY, type ServiceConfig } from '../lib/config/index.js';
+import { Heap } from './heap.js';
+import type { PlacementExplanation, PlacementScore } from './types.js';
+import type { World } from './world.js';
+
+/** Preference for the assembly a service is declared under. */
+export const HOME_SCORE = 1;
+/** Preference for home when failback="auto": a stickiness of this much or more keeps the service where it is. */
+export const FAILBACK_SCORE = 100;
+
+interface Load {
+  readonly name: string;
+  count: number;
+  cpuUsed: number;
+  memUsed: number;
+  readonly cpuCap: number | null;
+  readonly memCap: number | null;
+  readonly load1: number;
+  /** Bumped on every change: stale heap entries are skipped. */
+  version: number;
+}
+
+interface HeapEntry {
+  readonly load: Load;
+  readonly version: number;
+}
+
+export interface PlaceRequest {
+  readonly service: ServiceConfig;
+  /** Where it runs now, if it should stay there unless something scores higher. */
+  readonly current: string | null;
+  /** Assemblies it must not go to (where it is being moved from). */
+  readonly exclude: readonly string[];
+}
+
+export type PlaceResult =
+  | { readonly ok: true; readonly assembly: string; readonly score: number }
+  | { readonly ok: false; readonly reason: string };
+
+export class Placer {
+  readonly #loads = new Map<string, Load>();
+  /** Where each service is, or will be after this plan. */
+  readonly #location = new Map<string, string>();
+  readonly #heap = new Heap<HeapEntry>((a, b) => better(a.load, b.load));
+  readonly #colocations = new Map<string, { other: string; score: number }[]>();
+  readonly #antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
+  readonly #constrained = new Set<string>();
+  #sealed = false;
+
+  constructor(private readonly world: World) {
+    for (const a of world.config.assemblies) {
+      const metrics = world.input.assemblies[a.name]?.metrics ?? null;
+      const load: Load = {
+        name: a.name,
+        count: 0,
+        cpuUsed: 0,
+        memUsed: 0,
+        cpuCap: a.capacity.cpu ?? metrics?.cpus ?? null,
+        memCap: a.capacity.memoryMb ?? metrics?.memoryTotalMb ?? null,
+        load1: metrics?.load1 ?? 0,
+        version: 0,
+      };
+      this.#loads.set(a.name, load);
+    }
+    const { colocation, antiAffinity, order } = world.config.constraints;
+    const addColocation = (a: string, b: string, score: number): void => {
+      const list = this.#colocations.get(a) ?? [];
+      list.push({ other: b, score });
+      this.#colocations.set(a, list);
+      this.#constrained.add(a);
+    };
+    // As in Pacemaker, "service with partner" places the partner first and the
+    // service after it; the partner is not held back by the service.
+    for (const c of colocation) addColocation(c.service, c.with, c.score);
+    for (const o of order) if (o.colocate) addColocation(o.then, o.first, SCORE_INFINITY);
+    for (const aa of antiAffinity) {
+      for (const s of aa.services) {
+        const list = this.#antiAffinity.get(s) ?? [];
+        list.push({ others: aa.services.filter((x) => x !== s), score: aa.score });
+        this.#antiAffinity.set(s, list);
+        this.#constrained.add(s);
+      }
+    }
+  }
+
+  /** Records that a service occupies an assembly (running, starting, or placed earlier). */
+  occupy(service: ServiceConfig, assembly: string): void {
+    const previous = this.#location.get(service.id);
+    if (previous === assembly) return;
+    if (previous !== undefined) this.#adjust(previous, service, -1);
+    this.#location.set(service.id, assembly);
+    this.#adjust(assembly, service, 1);
+  }
+
+  /** Forgets a service's location (it is being moved or stopped). */
+  vacate(service: ServiceConfig): void {
+    const previous = this.#location.get(service.id);
+    if (previous === undefined) return;
+    this.#location.delete(service.id);
+    this.#adjust(previous, service, -1);
+  }
+
+  locationOf(serviceId: string): string | undefined {
+    return this.#location.get(serviceId);
+  }
+
+  isConstrained(serviceId: string): boolean {
+    return this.#constrained.has(serviceId);
+  }
+
+  #adjust(assembly: string, service: ServiceConfig, sign: 1 | -1): void {
+    const load = this.#loads.get(assembly);
+    if (!load) return;
+    load.count += sign;
+    load.cpuUsed += sign * (service.utilization.cpu ?? 0);
+    load.memUsed += sign * (service.utilization.memoryMb ?? 0);
+    load.version += 1;
+    if (this.#sealed && this.world.health.get(assembly)?.health === 'up') {
+      this.#heap.push({ load, version: load.version });
+    }
+  }
+
+  /**
+   * Ends the initial occupancy (what already runs where) and builds the heap
+   * once from it, instead of pushing an entry per service on the way.
+   */
+  seal(): void {
+    if (this.#sealed) return;
+    this.#sealed = true;
+    for (const load of this.#loads.values()) {
+      if (this.world.health.get(load.name)?.health === 'up')
+        this.#heap.push({ load, version: load.version });
+    }
+  }
+
+  /** Chooses an assembly and occupies it; or says why none will do. */
+  place(request: PlaceRequest): PlaceResult {
+    this.seal();
+    const { service } = request;
+    const fast =
+      service.allowed === 'any' && !this.#constrained.has(service.id) && request.current === null;
+    const result = fast ? this.#placeFast(request) : this.#placeScored(request);
+    if (result.ok) this.occupy(service, result.assembly);
+    return result;
+  }
+
+  #placeFast(request: PlaceRequest): PlaceResult {
+    const { service, exclude } = request;
+    const home = this.#loads.get(service.home);
+    if (home && !exclude.includes(home.name) && this.#eligible(service, home) === null) {
+      return { ok: true, assembly: home.name, score: HOME_SCORE };
+    }
+    const skipped: HeapEntry[] = [];
+    let chosen: Load | undefined;
+    while (this.#heap.size > 0) {
+      const entry = this.#heap.pop()!;
+      if (entry.version !== entry.load.version) continue; // stale
+      skipped.push(entry);
+      if (!exclude.includes(entry.load.name) && this.#eligible(service, entry.load) === null) {
+        chosen = entry.load;
+        break;
+      }
+    }
+    for (const entry of skipped) this.#heap.push(entry);
+    if (chosen) return { ok: true, assembly: chosen.name, score: 0 };
+    return { ok: false, reason: this.#whyNot(request) };
+  }
+
+  #placeScored(request: PlaceRequest): PlaceResult {
+    let best: { load: Load; score: number } | undefined;
+    for (const candidate of this.#candidates(request, true)) {
+      if (!candidate.eligible) continue;
+      const load = this.#loads.get(candidate.assembly)!;
+      if (
+        !best ||
+        candidate.score > best.score ||
+        (candidate.score === best.score && better(load, best.load))
+      ) {
+        best = { load, score: candidate.score };
+      }
+    }
+    if (!best) return { ok: false, reason: this.#whyNot(request) };
+    // A running service stays unless another assembly scores strictly higher.
+    if (request.current !== null) {
+      const stay = this.#candidates({ ...request, exclude: [] }).find(
+        (c) => c.assembly === request.current,
+      );
+      if (stay?.eligible && stay.score >= best.score) {
+        return { ok: true, assembly: request.current, score: stay.score };
+      }
+    }
+    return { ok: true, assembly: best.load.name, score: best.score };
+  }
+
+  /** Every assembly's score for the service, with the reasons: `cpectl simulate --explain`. */
+  explain(request: PlaceRequest): PlacementExplanation {
+    const candidates = this.#candidates(request);
+    const chosen = this.#placeScored(request);
+    return { service: request.service.id, chosen: chosen.ok ? chosen.assembly : null, candidates };
+  }
+
+  /**
+   * Scores for every allowed assembly; with `narrow`, only the one a placed
+   * mandatory partner pins the service to (and where it runs now), since no
+   * other can be eligible.
+   */
+  #candidates(request: PlaceRequest, narrow = false): PlacementScore[] {
+    const { service, exclude, current } = request;
+    const pinned = narrow ? this.#pinnedTo(service) : undefined;
+    const names =
+      pinned !== undefined
+        ? [...new Set(current === null ? [pinned] : [pinned, current])]
+        : service.allowed === 'any'
+          ? [...this.#loads.keys()]
+          : service.allowed;
+    const own = current === null ? undefined : this.#location.get(service.id);
+    return names.map((name): PlacementScore => {
+      const load = this.#loads.get(name)!;
+      const parts: Record<string, number> = {};
+      const excludedBy = exclude.includes(name)
+        ? 'being moved away from it'
+        : this.#eligible(service, load, own === name);
+      if (name === service.home)
+        parts.home = service.failback === 'auto' ? FAILBACK_SCORE : HOME_SCORE;
+      if (name === current) parts.stickiness = service.stickiness;
+      let blockedBy = excludedBy;
+      for (const c of this.#colocations.get(service.id) ?? []) {
+        const where = this.#location.get(c.other);
+        if (where === name) parts[`with ${c.other}`] = c.score;
+        else if (c.score >= SCORE_INFINITY) {
+          blockedBy ??=
+            where === undefined
+              ? `${c.other} (which it must run with) is not running`
+              : `must run with ${c.other} on ${where}`;
+        }
+      }
+      for (const aa of this.#antiAffinity.get(service.id) ?? []) {
+        const clash = aa.others.find((o) => this.#location.get(o) === name);
+        if (clash === undefined) continue;
+        if (aa.score <= -SCORE_INFINITY) blockedBy ??= `must not share an assembly with ${clash}`;
+        else parts[`apart from ${clash}`] = aa.score;
+      }
+      const score = Object.values(parts).reduce((sum, p) => sum + p, 0);
+      return { assembly: name, eligible: blockedBy === null, score, parts, excludedBy: blockedBy };
+    });
+  }
+
+  /** Where a mandatory partner of the service is placed, if any. */
+  #pinnedTo(service: ServiceConfig): string | undefined {
+    for (const c of this.#colocations.get(service.id) ?? []) {
+      if (c.score < SCORE_INFINITY) continue;
+      const where = this.#location.get(c.other);
+      if (where !== undefined) return where;
+    }
+    return undefined;
+  }
+
+  /** Null if the assembly could take the service, else why not. */
+  #eligible(service: ServiceConfig, load: Load, alreadyThere = false): string | null {
+    const health = this.world.health.get(load.name)?.health ?? 'unknown';
+    if (health !== 'up' && !(alreadyThere && health === 'suspect')) return `assembly is ${health}`;
+    if (service.allowed !== 'any' && !service.allowed.includes(load.name)) return 'not allowed';
+    const cpu = service.utilization.cpu ?? 0;
+    const mem = service.utilization.memoryMb ?? 0;
+    const selfCpu = alreadyThere ? cpu : 0;
+    const selfMem = alreadyThere ? mem : 0;
+    if (load.cpuCap !== null && cpu > 0 && load.cpuUsed - selfCpu + cpu > load.cpuCap) {
+      return `needs ${cpu} CPU, ${round(load.cpuCap - load.cpuUsed + selfCpu)} free`;
+    }
+    if (load.memCap !== null && mem > 0 && load.memUsed - selfMem + mem > load.memCap) {
+      return `needs ${mem} MiB, ${round(load.memCap - load.memUsed + selfMem)} MiB free`;
+    }
+    return null;
+  }
+
+  #whyNot(request: PlaceRequest): string {
+    const reasons = new Map<string, string[]>();
+    for (const c of this.#candidates(request)) {
+      if (c.excludedBy === null) continue;
+      const list = reasons.get(c.excludedBy) ?? [];
+      list.push(c.assembly);
+      reasons.set(c.excludedBy, list);
+    }
+    const parts = [...reasons].map(([why, names]) => `${shortList(names)}: ${why}`);
+    return `no assembly can run ${request.service.id}${parts.length ? ` (${parts.join('; ')})` : ''}`;
+  }
+}
+
+function better(a: Load, b: Load): boolean {
+  if (a.count !== b.count) return a.count < b.count;
+  const af = a.memCap === null ? Number.POSITIVE_INFINITY : a.memCap - a.memUsed;
+  const bf = b.memCap === null ? Number.POSITIVE_INFINITY : b.memCap - b.memUsed;
+  if (af !== bf) return af > bf;
+  if (a.load1 !== b.load1) return a.load1 < b.load1;
+  return a.name < b.name;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function shortList(names: readonly string[]): string {
+  return names.length <= 4
+    ? names.join(', ')
+    : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+}

@@ -1,0 +1,254 @@
+/**
+ * Turns the world into situations — only what may need an action: a failed
+ * or lost service, a suspect or down assembly, and the deployable itself.
+ * Healthy services produce nothing, so the rules' cost follows trouble, not
+ * size. Each situation carries the facts its rules read (documented in
+ * schemas/README.md, "Rule facts").
+ */
+import { SCORE_INFINITY } from '../lib/config/index.js';
+import { failureWindow } from './escalation.js';
+import type { RuleFacts } from './engine.js';
+import { isReachable, observation, type ServiceWhereabouts, type World } from './world.js';
+
+export type SituationKind =
+  | 'service-failed'
+  | 'service-stopped'
+  | 'service-lost'
+  | 'service-unknown'
+  | 'service-duplicate'
+  | 'service-misplaced'
+  | 'service-failback'
+  | 'assembly-suspect'
+  | 'assembly-down'
+  | 'deployable';
+
+export interface Situation {
+  readonly kind: SituationKind;
+  /** The service it concerns, for service situations. */
+  readonly service: ServiceWhereabouts | null;
+  /** The assembly it concerns: where the service failed, was lost, or the assembly itself. */
+  readonly assembly: string | null;
+  readonly facts: RuleFacts;
+}
+
+export function situations(world: World): Situation[] {
+  if (!world.input.bus.connected) return []; // nothing can be known or done without the bus
+  const counts = runningCounts(world);
+  const deployable = deployableFact(world, counts);
+  const out: Situation[] = [];
+  // Shared by every situation on the same assembly (facts are read-only).
+  const assemblyFacts = new Map<string, Record<string, unknown>>();
+  const assemblyFactOf = (name: string): Record<string, unknown> => {
+    let fact = assemblyFacts.get(name);
+    if (!fact) assemblyFacts.set(name, (fact = assemblyFact(world, name, counts)));
+    return fact;
+  };
+  const make = (
+    kind: SituationKind,
+    service: ServiceWhereabouts | null,
+    assembly: string | null,
+  ): Situation => ({
+    kind,
+    service,
+    assembly,
+    facts: {
+      situation: kind,
+      service: service === null ? null : serviceFact(world, service, assembly),
+      assembly: assembly === null ? null : assemblyFactOf(assembly),
+      deployable,
+      now: world.now,
+    },
+  });
+  for (const s of world.services) {
+    for (const [kind, assembly] of classify(world, s)) out.push(make(kind, s, assembly));
+  }
+  for (const a of world.config.assemblies) {
+    const h = world.health.get(a.name)!.health;
+    const busy = (world.inFlightByAssembly.get(a.name) ?? []).some(
+      (x) => x.type === 'recover-assembly' || x.type === 'fence-assembly',
+    );
+    if (h === 'suspect') out.push(make('assembly-suspect', null, a.name));
+    else if (h === 'down' && !busy && !backingOff(world, a.name))
+      out.push(make('assembly-down', null, a.name));
+  }
+  out.push(make('deployable', null, null));
+  return out;
+}
+
+/** After a failed recovery, the next attempt waits one driver timeout. */
+export function retryAt(world: World, assembly: string): number | null {
+  const recovery = world.input.assemblies[assembly]?.recovery;
+  if (recovery?.state !== 'failed') return null;
+  const driver = world.assemblies.get(assembly)!.recovery;
+  return recovery.at + (driver.driver === 'command' ? driver.timeoutMs : 0);
+}
+
+function backingOff(world: World, assembly: string): boolean {
+  const at = retryAt(world, assembly);
+  return at !== null && world.now < at;
+}
+
+function classify(world: World, s: ServiceWhereabouts): [SituationKind, string | null][] {
+  if (s.busy.length > 0) return []; // an action is in flight: wait for its outcome
+  const found: [SituationKind, string | null][] = [];
+  for (const a of s.unknown) found.push(['service-unknown', a]);
+  const present = s.running.length + s.failed.length;
+  if (present > 1) return [...found, ['service-duplicate', s.running[0] ?? s.failed[0]!]];
+  if (s.failed.length === 1) return [...found, ['service-failed', s.failed[0]!]];
+  if (s.unknown.length > 0 || s.unseen) return found; // find out before starting it anywhere
+  if (s.running.length === 1) {
+    const where = s.running[0]!;
+    const { home, failback } = s.config;
+    if (misplacement(world, s, where) !== null) return [['service-misplaced', where]];
+    if (failback === 'auto' && where !== home && world.health.get(home)?.health === 'up') {
+      return [['service-failback', where]];
+    }
+    return [];
+  }
+  if (s.lost.length > 0) return [['service-lost', s.lost[0]!]];
+  return [['service-stopped', null]];
+}
+
+/**
+ * Why a running service may not stay where it runs, or null: not allowed
+ * there, apart from what it must run with, or beside what it must never
+ * share an assembly with (the later id of such a pair gives way).
+ */
+export function misplacement(world: World, s: ServiceWhereabouts, where: string): string | null {
+  const { allowed } = s.config;
+  if (allowed !== 'any' && !allowed.includes(where)) {
+    return `it may run only on ${allowed.join(', ')}`;
+  }
+  const { partners, rivals } = mandatoryPeers(world);
+  for (const w of partners.get(s.config.id) ?? []) {
+    const at = world.byId.get(w)?.running[0];
+    if (at !== undefined && at !== where) return `it must run with ${w}, which runs on ${at}`;
+  }
+  for (const other of rivals.get(s.config.id) ?? []) {
+    if (world.byId.get(other)?.running.includes(where))
+      return `it must not share ${where} with ${other}`;
+  }
+  return null;
+}
+
+interface Peers {
+  /** What each service must run with. */
+  readonly partners: Map<string, string[]>;
+  /** What each service must not share an assembly with and gives way to (lower ids). */
+  readonly rivals: Map<string, string[]>;
+}
+
+const peersByConfig = new WeakMap<World['config'], Peers>();
+
+function mandatoryPeers(world: World): Peers {
+  let peers = peersByConfig.get(world.config);
+  if (peers) return peers;
+  peers = { partners: new Map(), rivals: new Map() };
+  const add = (map: Map<string, string[]>, key: string, value: string): void => {
+    map.set(key, [...(map.get(key) ?? []), value]);
+  };
+  for (const c of world.config.constraints.colocation) {
+    if (c.score >= SCORE_INFINITY) add(peers.partners, c.service, c.with);
+  }
+  for (const aa of world.config.constraints.antiAffinity) {
+    if (aa.score > -SCORE_INFINITY) continue;
+    for (const id of aa.services)
+      for (const other of aa.services) if (other < id) add(peers.rivals, id, other);
+  }
+  peersByConfig.set(world.config, peers);
+  return peers;
+}
+
+function runningCounts(world: World): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const s of world.services)
+    for (const a of s.running) counts.set(a, (counts.get(a) ?? 0) + 1);
+  return counts;
+}
+
+export function serviceFact(
+  world: World,
+  s: ServiceWhereabouts,
+  assembly: string | null,
+): Record<string, unknown> {
+  const window = failureWindow(
+    s.obs?.failures ?? [],
+    laterOf(s.obs?.lastEscalation ?? null, world.input.lastDeployableEscalation),
+    s.config.escalation,
+  );
+  const state = assembly === null ? null : (s.obs?.instances[assembly]?.state ?? null);
+  return {
+    id: s.config.id,
+    name: s.config.name,
+    home: s.config.home,
+    class: s.config.class,
+    type: s.config.type,
+    unique: s.config.unique,
+    stickiness: s.config.stickiness,
+    failback: s.config.failback,
+    assembly,
+    state,
+    running: s.running.length,
+    failures: window.counted,
+    escalate: window.escalate,
+    failureSpanMs: window.span,
+    lastFailure: s.obs?.failures.at(-1) ?? null,
+  };
+}
+
+export function assemblyFact(
+  world: World,
+  name: string,
+  counts: ReadonlyMap<string, number>,
+): Record<string, unknown> {
+  const config = world.assemblies.get(name)!;
+  const obs = observation(world, name);
+  const h = world.health.get(name)!;
+  // A new failure is about to be counted (the assembly is down, or a service escalates to it).
+  const window = failureWindow(
+    [...(obs?.failures ?? []), world.now],
+    laterOf(obs?.lastEscalation ?? null, world.input.lastDeployableEscalation),
+    config.escalation,
+  );
+  return {
+    name,
+    uuid: config.uuid,
+    health: h.health,
+    missedBeats: h.missedBeats,
+    reachable: isReachable(world, name),
+    epoch: obs?.epoch ?? null,
+    lastHeartbeat: obs?.lastHeartbeat ?? null,
+    load1: obs?.metrics?.load1 ?? null,
+    memoryFreeMb: obs?.metrics?.memoryFreeMb ?? null,
+    services: counts.get(name) ?? 0,
+    failures: window.counted,
+    escalate: window.escalate,
+    recovery: config.recovery.driver,
+  };
+}
+
+function deployableFact(
+  world: World,
+  counts: ReadonlyMap<string, number>,
+): Record<string, unknown> {
+  const tally = { up: 0, suspect: 0, down: 0, recovering: 0, unknown: 0 };
+  for (const h of world.health.values()) tally[h.health] += 1;
+  let failed = 0;
+  for (const s of world.services) if (s.failed.length > 0) failed += 1;
+  return {
+    name: world.config.name,
+    monitor: world.config.monitor,
+    schemaVersion: world.config.schemaVersion,
+    assemblies: world.config.assemblies.length,
+    ...tally,
+    services: world.config.services.length,
+    running: [...counts.values()].reduce((a, b) => a + b, 0),
+    failed,
+  };
+}
+
+function laterOf(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.max(a, b);
+}

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..', '..');
+/**
+ * The built JS maps back onto the same sources; its coverage would garble the
+ * in-process figures. Node re-adds NODE_V8_COVERAGE to a child's environment
+ * unless the key is there, so it is set empty (off).
+ */
+const env = { ...process.env, NODE_V8_COVERAGE: '' };
+
+/** The README's promise: after the build that `npm ci` runs, `npx cpectl` works. */
+describe('the cpectl command (built)', function () {
+  this.timeout(120_000);
+
+  before(() => {
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'pipe', env });
+  });
+
+  it('validates the examples through npx, exit 0', () => {
+    const r = spawnSync(
+      'npx',
+      [
+        '--no-install',
+        'cpectl',
+        'validate',
+        'examples/wordpress-original.xml',
+        'examples/wordpress-ha.xml',
+      ],
+      {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'examples/wordpress-original.xml: ok\nexamples/wordpress-ha.xml: ok\n');
+  });
+
+  it('exits 1 with the errors for a bad config, and no stack trace', () => {
+    const r = spawnSync(
+      process.execPath,
+      ['dist/cli/main.js', 'validate', 'test/lib/config/cases/refuse-billion-laughs.xml'],
+      {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stdout,
+      /refuse-billion-laughs\.xml:2: <!DOCTYPE> declarations are refused.*\[CONFIG_DOCTYPE\]\n$/,
+    );
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /);
+  });
+});
+
+describe('cpectl output to a closed pipe', function () {
+  this.timeout(60_000);
+
+  it('stops quietly when the reader goes away (cpectl show --json | head -1)', () => {
+    // Megabytes of output: head is long gone before cpectl finishes writing.
+    const assemblies = Array.from(
+      { length: 3000 },
+      (_, i) =>
+        `<assembly name="a${i}" uuid="u${i}"><services><service name="s" class="lsb" type="t"/></services></assembly>`,
+    ).join('');
+    const file = join(mkdtempSync(join(tmpdir(), 'cpectl-')), 'big.xml');
+    writeFileSync(
+      file,
+      `<deployable name="big" uuid="1"><assemblies>${assemblies}</assemblies></deployable>`,
+    );
+    const r = spawnSync(
+      'bash',
+      ['-c', `node --import tsx cli/main.ts show --json ${file} | head -1`],
+      {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, '{\n');
+    assert.equal(r.stderr, '');
+  });
+});

@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import type { Bus } from '../../../lib/bus/bus.js';
+import { MethodClient } from '../../../lib/bus/client.js';
+import { BusError, RemoteError } from '../../../lib/bus/errors.js';
+import {
+  HeartbeatSender,
+  publishEvents,
+  subscribeEvents,
+  subscribeHeartbeats,
+} from '../../../lib/bus/events.js';
+import {
+  requestMessage,
+  type BusEvent,
+  type Heartbeat,
+  type QmfMap,
+} from '../../../lib/bus/qmf.js';
+import { MethodServer } from '../../../lib/bus/server.js';
+import { CpeError } from '../../../lib/errors.js';
+import { silentLogger } from '../../../lib/log.js';
+import { connect, embedded, rabbitmq, until, type Transport } from '../../support/bus.js';
+
+const logger = silentLogger();
+let unique = 0;
+const name = (base: string): string => `test.${base}.${process.pid}.${++unique}`;
+
+function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>): void {
+  describe(`messaging over the ${title}`, function () {
+    this.timeout(30_000);
+    let transport: Transport;
+    let serverBus: Bus;
+    let clientBus: Bus;
+    let server: MethodServer;
+    let client: MethodClient;
+    const target = { address: '', object: 'calc' };
+    let slowCalls = 0;
+
+    before(async function () {
+      transport = await setup(this);
+      serverBus = connect(transport, 'srv');
+      clientBus = connect(transport, 'cli', { maxMessageBytes: 64 * 1024 });
+      target.address = name('calc');
+      server = new MethodServer(serverBus, {
+        address: target.address,
+        logger,
+        objects: {
+          calc: {
+            echo: {
+              args: { value: { type: 'any' } },
+              handler: (args) => ({ value: args.value ?? null }),
+            },
+            add: {
+              args: { a: { type: 'number' }, b: { type: 'number', optional: true } },
+              handler: (args) => ({
+                sum: (args.a as number) + ((args.b as number | undefined) ?? 0),
+              }),
+            },
+            fail: {
+              args: { how: { type: 'string', oneOf: ['coded', 'crash'] } },
+              handler: (args) => {
+                if (args.how === 'coded')
+                  throw new CpeError('DEPLOYABLE_EXISTS', 'deployable wordpress exists');
+                throw new TypeError('cannot read properties of undefined');
+              },
+            },
+            slow: {
+              args: { ms: { type: 'integer', min: 0, max: 10_000 } },
+              handler: async (args) => {
+                slowCalls += 1;
+                await new Promise((r) => setTimeout(r, args.ms as number));
+                return { waited: args.ms! };
+              },
+            },
+            big: {
+              args: { bytes: { type: 'integer' } },
+              handler: (args) => ({ data: 'x'.repeat(args.bytes as number) }),
+            },
+          },
+        },
+      });
+      await serverBus.whenUp(10_000);
+      await server.start();
+      client = new MethodClient(clientBus, {
+        name: 'test',
+        logger,
+        defaultTimeoutMs: 5000,
+        maxInFlight: 50,
+      });
+    });
+
+    after(async () => {
+      client?.close();
+      server?.close();
+      await clientBus?.close();
+      await serverBus?.close();
+      await transport?.stop();
+    });
+
+    it('is up, and says since when', () => {
+      assert.equal(clientBus.state, 'up');
+      assert.ok(clientBus.since <= Date.now());
+    });
+
+    it('calls a method and returns its result', async () => {
+      assert.deepEqual(await client.call(target, 'add', { a: 2, b: 40 }), { sum: 42 });
+      assert.deepEqual(await client.call(target, 'add', { a: 1.5 }), { sum: 1.5 });
+    });
+
+    it('carries every QMF value type unchanged', async () => {
+      const value: QmfMap = {
+        text: 'héllo ✓',
+        int: -7,
+        big: 2 ** 40,
+        float: 0.25,
+        yes: true,
+        no: false,
+        nothing: null,
+        list: [1, 'two', [3], { four: 4 }],
+        map: { nested: { deeper: 'ok' } },
+        when: new Date(1_700_000_000_000),
+        bytes: Buffer.from([0, 1, 2, 255]),
+      };
+      const { value: back } = await client.call(target, 'echo', { value });
+      assert.deepEqual(back, value);
+    });
+
+    it('answers bad calls with stable codes, and keeps serving', async () => {
+      const code = async (method: string, args: QmfMap, object = 'calc'): Promise<string> => {
+        try {
+          await client.call({ ...target, object }, method, args);
+          return 'no error';
+        } catch (err) {
+          assert.ok(err instanceof RemoteError, String(err));
+          return `${err.code}: ${err.message}`;
+        }
+      };
+      assert.equal(
+        await code('nope', {}),
+        'UNKNOWN_METHOD: calc has no method "nope" (methods: echo, add, fail, slow, big)',
+      );
+      assert.equal(
+        await code('add', {}, 'abacus'),
+        'UNKNOWN_OBJECT: no object "abacus" here (objects: calc)',
+      );
+      assert.equal(await code('add', {}), 'MISSING_ARGUMENT: add: missing argument "a" (number)');
+      assert.equal(
+        await code('add', { a: 'two' }),
+        'BAD_ARGUMENT: add: argument "a" must be a number, not a string',
+      );
+      assert.equal(
+        await code('add', { a: 1, c: 2 }),
+        'UNKNOWN_ARGUMENT: add: unknown argument "c" (takes a, b)',
+      );
+      assert.equal(
+        await code('slow', { ms: 99_999 }),
+        'BAD_ARGUMENT: slow: argument "ms" must be at most 10000',
+      );
+      assert.equal(
+        await code('fail', { how: 'coded' }),
+        'DEPLOYABLE_EXISTS: deployable wordpress exists',
+      );
+      assert.equal(
+        await code('fail', { how: 'crash' }),
+        'HANDLER_FAILED: fail failed: cannot read properties of undefined',
+      );
+      assert.deepEqual(await client.call(target, 'add', { a: 1 }), { sum: 1 });
+    });
+
+    it('answers a malformed request with MALFORMED_MESSAGE', async () => {
+      const replies: unknown[] = [];
+      const replyName = name('raw-reply');
+      const sub = clientBus.receive({ kind: 'node', name: replyName }, (m) => replies.push(m.body));
+      await sub.ready;
+      const replyTo = clientBus.profile.target('node', replyName).address;
+      const request = requestMessage(
+        { objectName: 'calc', method: 'add', args: {} },
+        replyTo,
+        'raw-1',
+        5000,
+      );
+      clientBus.sender('node', target.address).send({ ...request, body: 'not a map' });
+      await until(() => replies.length > 0, 10_000, 'the exception');
+      assert.deepEqual(replies[0], {
+        _values: {
+          error_code: 'MALFORMED_MESSAGE',
+          error_text: 'malformed request: the body is not a map',
+        },
+      });
+      sub.close();
+    });
+
+    it('refuses oversized arguments before sending, and oversized results', async () => {
+      await assert.rejects(client.call(target, 'echo', { value: 'x'.repeat(70_000) }), {
+        code: 'MESSAGE_TOO_LARGE',
+      });
+      await assert.rejects(client.call(target, 'big', { bytes: 5 * 1024 * 1024 }), (err: Error) => {
+        assert.ok(err instanceof RemoteError);
+        assert.equal(err.code, 'MESSAGE_TOO_LARGE');
+        return true;
+      });
+    });
+
+    it('times out a call whose reply does not come in time, and ignores the late reply', async () => {
+      const before = slowCalls;
+      await assert.rejects(client.call(target, 'slow', { ms: 800 }, 200), (err: Error) => {
+        assert.ok(err instanceof BusError);
+        assert.equal(err.code, 'CALL_TIMEOUT');
+        assert.match(err.message, /calc\.slow: no reply within 200 ms/);
+        return true;
+      });
+      await until(() => slowCalls > before, 5000, 'the slow call to run');
+      await new Promise((r) => setTimeout(r, 900));
+      assert.equal(client.inFlight, 0);
+      assert.deepEqual(await client.call(target, 'add', { a: 3 }), { sum: 3 });
+    });
+
+    it('limits calls in flight', async () => {
+      const calls = Array.from({ length: 50 }, () => client.call(target, 'slow', { ms: 300 }));
+      await assert.rejects(client.call(target, 'add', { a: 1 }), { code: 'TOO_MANY_CALLS' });
+      const results = await Promise.all(calls);
+      assert.equal(results.length, 50);
+    });
+
+    it('runs many calls at once, each answered to its caller', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => client.call(target, 'add', { a: i, b: i })),
+      );
+      assert.deepEqual(
+        results.map((r) => r.sum),
+        Array.from({ length: 40 }, (_, i) => 2 * i),
+      );
+    });
+
+    it('delivers events to every subscriber, filtered', async () => {
+      const topic = name('events');
+      const all: BusEvent[] = [];
+      const wordpress: BusEvent[] = [];
+      const s1 = subscribeEvents(serverBus, topic, (e) => all.push(e));
+      const s2 = subscribeEvents(clientBus, topic, (e) => wordpress.push(e), {
+        names: ['service_state_change'],
+        values: { deployable: 'wordpress' },
+        severity: 'warn',
+      });
+      await Promise.all([s1.ready, s2.ready]);
+      const now = Date.now();
+      const events: BusEvent[] = [
+        {
+          name: 'service_state_change',
+          timestamp: now,
+          severity: 'error',
+          values: { deployable: 'wordpress', service: 'rsc_web_wp', state: 'failed' },
+        },
+        {
+          name: 'service_state_change',
+          timestamp: now,
+          severity: 'info',
+          values: { deployable: 'wordpress', state: 'running' },
+        },
+        {
+          name: 'service_state_change',
+          timestamp: now,
+          severity: 'error',
+          values: { deployable: 'other' },
+        },
+        {
+          name: 'assembly_state_change',
+          timestamp: now,
+          severity: 'crit',
+          values: { deployable: 'wordpress' },
+        },
+      ];
+      assert.equal(publishEvents(clientBus, topic, events), true);
+      await until(() => all.length === 4, 10_000, 'all four events');
+      await until(() => wordpress.length === 1, 2000, 'the filtered event');
+      assert.deepEqual(all, events);
+      assert.deepEqual(wordpress, [events[0]]);
+      s1.close();
+      s2.close();
+    });
+
+    it('sends heartbeats with a sequence, the interval and an epoch per sender', async () => {
+      const topic = name('hb');
+      const beats: Heartbeat[] = [];
+      const sub = subscribeHeartbeats(serverBus, topic, (b) => beats.push(b), {
+        agents: ['agent.wp.web1'],
+      });
+      await sub.ready;
+      const first = new HeartbeatSender(clientBus, topic, 'agent.wp.web1', 50, () => ({
+        load1: 0.25,
+      }));
+      const other = new HeartbeatSender(clientBus, topic, 'agent.wp.web2', 50);
+      first.start();
+      other.start();
+      await until(() => beats.length >= 3, 10_000, 'three heartbeats');
+      first.stop();
+      other.stop();
+      const restarted = new HeartbeatSender(clientBus, topic, 'agent.wp.web1', 50);
+      restarted.beat();
+      await until(
+        () => beats.some((b) => b.epoch === restarted.epoch),
+        5000,
+        "the restarted sender's beat",
+      );
+      assert.ok(beats.every((b) => b.agent === 'agent.wp.web1'));
+      const firstEpoch = beats.filter((b) => b.epoch === first.epoch);
+      assert.deepEqual(
+        firstEpoch.map((b) => b.sequence),
+        firstEpoch.map((_, i) => i + 1),
+      );
+      assert.equal(firstEpoch[0]?.intervalMs, 50);
+      assert.deepEqual(firstEpoch[0]?.values, { load1: 0.25 });
+      assert.notEqual(restarted.epoch, first.epoch);
+      assert.equal(beats.at(-1)?.sequence, 1);
+      sub.close();
+    });
+  });
+}
+
+suite('embedded router', () => embedded());
+suite('RabbitMQ AMQP 1.0 plugin', (ctx) => rabbitmq(ctx));
