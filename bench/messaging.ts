@@ -80,39 +80,55 @@ async function measure(url: string, profile: ProfileName, suffix: string): Promi
   server.child.kill();
 
   for (const kind of ['heartbeat', 'event'] as const) {
-    const topic = `bench.${kind}.${process.pid}`;
-    const count = kind === 'heartbeat' ? 200_000 : 100_000;
-    let received = 0;
-    let first = 0n;
-    let last = 0n;
-    const onOne = (): void => {
-      if (received++ === 0) first = process.hrtime.bigint();
-      last = process.hrtime.bigint();
-    };
-    const sub =
-      kind === 'heartbeat'
-        ? subscribeHeartbeats(bus, topic, onOne)
-        : subscribeEvents(bus, topic, onOne);
-    await sub.ready;
-    const publisher = peer(['publish', url, profile, topic, String(count), kind]);
-    await publisher.next(); // all sent
-    const deadline = Date.now() + 60_000;
-    while (received < count && Date.now() < deadline) {
-      const before = received;
-      await new Promise((r) => setTimeout(r, 500));
-      if (received === before && received > 0) break; // the rest were dropped
-    }
-    publisher.child.kill();
-    sub.close();
-    const rate = received > 1 ? Math.round((received - 1) / (Number(last - first) / 1e9)) : 0;
+    // Three runs, the median reported: one run swings by ±20% on two busy cores.
+    const runs: { rate: number; received: number }[] = [];
+    for (let run = 0; run < 3; run++) runs.push(await deliveryRate(bus, url, profile, kind));
+    const rates = runs.map((r) => r.rate);
+    const received = Math.min(...runs.map((r) => r.received));
     figures[`${kind}s_per_s${suffix}`] = {
-      value: rate,
+      value: median(rates),
       unit: '/s',
-      note: `${received.toLocaleString('en')} of ${count.toLocaleString('en')} delivered to one subscriber`,
+      note: `median of 3 runs (${Math.min(...rates)}–${Math.max(...rates)}); at least ${received.toLocaleString('en')} of ${PUBLISHED.toLocaleString('en')} delivered`,
     };
   }
   await bus.close();
   return figures;
+}
+
+const PUBLISHED = 100_000;
+
+/** Publishes from another process to one subscriber here; returns the delivery rate. */
+async function deliveryRate(
+  bus: Bus,
+  url: string,
+  profile: ProfileName,
+  kind: 'heartbeat' | 'event',
+): Promise<{ rate: number; received: number }> {
+  const topic = `bench.${kind}.${process.pid}.${Date.now()}`;
+  let received = 0;
+  let first = 0n;
+  let last = 0n;
+  const onOne = (): void => {
+    if (received++ === 0) first = process.hrtime.bigint();
+    last = process.hrtime.bigint();
+  };
+  const sub =
+    kind === 'heartbeat'
+      ? subscribeHeartbeats(bus, topic, onOne)
+      : subscribeEvents(bus, topic, onOne);
+  await sub.ready;
+  const publisher = peer(['publish', url, profile, topic, String(PUBLISHED), kind]);
+  await publisher.next(); // all sent
+  const deadline = Date.now() + 60_000;
+  while (received < PUBLISHED && Date.now() < deadline) {
+    const before = received;
+    await new Promise((r) => setTimeout(r, 500));
+    if (received === before && received > 0) break; // the rest were dropped
+  }
+  publisher.child.kill();
+  sub.close();
+  const rate = received > 1 ? Math.round((received - 1) / (Number(last - first) / 1e9)) : 0;
+  return { rate, received };
 }
 
 export async function runMessaging(): Promise<Figures> {
