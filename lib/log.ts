@@ -20,6 +20,8 @@ export interface Logger {
   info(message: string, meta?: LogMeta): void;
   debug(message: string, meta?: LogMeta): void;
   child(meta: LogMeta): Logger;
+  /** Changes the level of this logger and every child (SIGHUP reloads it). */
+  setLevel(level: LogLevel): void;
 }
 
 export type LogFormat = 'journal' | 'text' | 'json';
@@ -74,6 +76,7 @@ function wrap(logger: winston.Logger): Logger {
     info: (message, meta) => void logger.log('info', message, meta),
     debug: (message, meta) => void logger.log('debug', message, meta),
     child: (meta) => wrap(logger.child(meta)),
+    setLevel: (level) => void (logger.level = level),
   };
 }
 

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import './rhea-list0.js';
 import rhea, {
   type Connection,
   type ConnectionOptions,

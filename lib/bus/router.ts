@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import net, { type Server, type Socket } from 'node:net';
 import tls from 'node:tls';
+import './rhea-list0.js';
 import rhea, {
   type Container,
   type Delivery,

@@ -123,6 +123,17 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
       assert.deepEqual(back, value);
     });
 
+    it('carries empty lists as empty, call after call', async () => {
+      // rhea decoded every empty list to one shared array that its frame
+      // handling then filled with nulls (lib/bus/rhea-list0.ts).
+      for (let i = 0; i < 3; i++) {
+        const { value: back } = await client.call(target, 'echo', {
+          value: { none: [], also: [[]] },
+        });
+        assert.deepEqual(back, { none: [], also: [[]] });
+      }
+    });
+
     it('answers bad calls with stable codes, and keeps serving', async () => {
       const code = async (method: string, args: QmfMap, object = 'calc'): Promise<string> => {
         try {

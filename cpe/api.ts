@@ -1,0 +1,273 @@
+/**
+ * The CPE's management API: the QMF object `cpe` (schemas/cpe-api.md).
+ * Every call is idempotent and validates before it stores anything: a
+ * refused call leaves no trace, an answered one is on disk.
+ */
+import { CPE_EVENTS } from '../lib/addresses.js';
+import type { Bus } from '../lib/bus/bus.js';
+import { publishEvents } from '../lib/bus/events.js';
+import type { QmfMap, Severity } from '../lib/bus/qmf.js';
+import type { ObjectMethods } from '../lib/bus/server.js';
+import {
+  parseDeployableConfig,
+  DEFAULT_MAX_CONFIG_BYTES,
+  formatIssue,
+} from '../lib/config/index.js';
+import { CpeError } from '../lib/errors.js';
+import type { DpeWatch } from './dpe-watch.js';
+import type { Reconciler } from './reconcile.js';
+import { hashConfig, type DeployableRecord, type DeployableStore } from './store.js';
+import type { DpeSupervisor } from './supervisor.js';
+
+export const ApiCode = {
+  unknownDeployable: 'UNKNOWN_DEPLOYABLE',
+  exists: 'DEPLOYABLE_EXISTS',
+  nameMismatch: 'NAME_MISMATCH',
+} as const;
+
+/** rc values of the original API (errno-style). */
+export const RC = { ok: 0, noSuchDeployable: 2, invalid: 22 } as const;
+
+const NAME = { type: 'string', pattern: /^[A-Za-z0-9._-]{1,64}$/ } as const;
+const CONFIG = { type: 'string', maxLength: DEFAULT_MAX_CONFIG_BYTES } as const;
+const UUID = { type: 'string', maxLength: 64 } as const;
+
+export interface CpeApiDeps {
+  readonly store: DeployableStore;
+  readonly reconciler: Reconciler;
+  readonly supervisor: DpeSupervisor;
+  readonly watch: DpeWatch;
+  readonly bus: Bus;
+  readonly now?: () => number;
+}
+
+export class CpeApi {
+  readonly #d: CpeApiDeps;
+  /** Changes to one deployable are applied one at a time. */
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  constructor(deps: CpeApiDeps) {
+    this.#d = deps;
+  }
+
+  event(name: string, severity: Severity, values: QmfMap): void {
+    publishEvents(this.#d.bus, CPE_EVENTS, [
+      { name, severity, timestamp: (this.#d.now ?? Date.now)(), values },
+    ]);
+  }
+
+  #serial<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(name) ?? Promise.resolve();
+    const next = prev.then(work, work);
+    const tail = next.catch(() => undefined);
+    this.#locks.set(name, tail);
+    void tail.then(() => {
+      if (this.#locks.get(name) === tail) this.#locks.delete(name);
+    });
+    return next;
+  }
+
+  async #checkConfig(name: string, xml: string): Promise<{ uuid: string }> {
+    const parsed = await parseDeployableConfig(xml, { file: `${name}.xml` });
+    if (!parsed.ok) {
+      const errors = parsed.issues.filter((i) => i.severity === 'error');
+      const first = errors[0]!;
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+      throw new CpeError(first.code, `${formatIssue(first)}${more}`);
+    }
+    if (parsed.config.name !== name)
+      throw new CpeError(
+        ApiCode.nameMismatch,
+        `the config names deployable "${parsed.config.name}", not "${name}"`,
+      );
+    return { uuid: parsed.config.uuid };
+  }
+
+  async #require(name: string): Promise<DeployableRecord> {
+    const record = await this.#d.store.get(name);
+    if (!record) throw new CpeError(ApiCode.unknownDeployable, `no deployable named "${name}"`);
+    return record;
+  }
+
+  create(name: string, xml: string): Promise<QmfMap> {
+    return this.#serial(name, async () => {
+      const hash = hashConfig(xml);
+      const existing = await this.#d.store.get(name);
+      if (existing) {
+        if (existing.configHash === hash)
+          return { name, uuid: existing.uuid, generation: existing.generation, created: false };
+        throw new CpeError(
+          ApiCode.exists,
+          `deployable "${name}" exists with a different config: use deployable_update`,
+        );
+      }
+      const { uuid } = await this.#checkConfig(name, xml);
+      const now = Date.now();
+      const record: DeployableRecord = {
+        name,
+        uuid,
+        config: xml,
+        configHash: hash,
+        desired: 'running',
+        generation: 1,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await this.#d.store.put(record);
+      this.event('deployable_created', 'notice', { deployable: name, uuid, generation: 1 });
+      void this.#d.reconciler.enqueue(name);
+      return { name, uuid, generation: 1, created: true };
+    });
+  }
+
+  update(name: string, xml: string): Promise<QmfMap> {
+    return this.#serial(name, async () => {
+      const existing = await this.#require(name);
+      const hash = hashConfig(xml);
+      if (existing.configHash === hash)
+        return { name, uuid: existing.uuid, generation: existing.generation, changed: false };
+      const { uuid } = await this.#checkConfig(name, xml);
+      const generation = existing.generation + 1;
+      await this.#d.store.put({
+        ...existing,
+        uuid,
+        config: xml,
+        configHash: hash,
+        generation,
+        updatedAt: Date.now(),
+      });
+      this.event('deployable_config_changed', 'notice', { deployable: name, uuid, generation });
+      await this.#d.supervisor.reload(name);
+      return { name, uuid, generation, changed: true };
+    });
+  }
+
+  destroy(name: string): Promise<QmfMap> {
+    return this.#serial(name, async () => {
+      const existing = await this.#d.store.get(name);
+      if (!existing) return { name, destroyed: false };
+      await this.#d.store.remove(name);
+      await this.#d.reconciler.enqueue(name); // answers once the DPE is gone
+      this.#d.watch.forget(name);
+      this.event('deployable_destroyed', 'notice', { deployable: name, uuid: existing.uuid });
+      return { name, destroyed: true };
+    });
+  }
+
+  async list(): Promise<QmfMap> {
+    const records = await this.#d.store.list();
+    return {
+      deployables: records.map((r) => ({
+        name: r.name,
+        uuid: r.uuid,
+        desired: r.desired,
+        generation: r.generation,
+      })),
+    };
+  }
+
+  async status(name: string): Promise<QmfMap> {
+    const r = await this.#require(name);
+    const report = this.#d.watch.report(name);
+    return {
+      name,
+      uuid: r.uuid,
+      desired: r.desired,
+      generation: r.generation,
+      supervisor: this.#d.supervisor.kind,
+      dpe_state: this.#d.supervisor.state(name),
+      dpe_pid: this.#d.supervisor.pid(name) ?? report?.pid ?? null,
+      dpe_ready: this.#d.watch.isReady(name, r.generation),
+      dpe_generation: report?.generation ?? null,
+      dpe_last_heartbeat: report ? new Date(report.at) : null,
+      updated: new Date(r.updatedAt),
+    };
+  }
+
+  async config(name: string): Promise<QmfMap> {
+    const r = await this.#require(name);
+    return { name, uuid: r.uuid, config: r.config, generation: r.generation, desired: r.desired };
+  }
+
+  /** The original API's start/stop: desired state by name and uuid, answered with an rc. */
+  setDesired(
+    name: string,
+    uuid: string,
+    desired: 'running' | 'stopped',
+    monitor?: string,
+  ): Promise<QmfMap> {
+    return this.#serial(name, async (): Promise<QmfMap> => {
+      const r = await this.#d.store.get(name);
+      if (!r) return { rc: RC.noSuchDeployable };
+      if (r.uuid !== uuid)
+        return { rc: RC.invalid, reason: `uuid ${uuid} is not this deployable's` };
+      if (monitor !== undefined && !(await this.#monitorMatches(r, monitor)))
+        return { rc: RC.invalid, reason: `the config sets monitor differently from ${monitor}` };
+      if (r.desired !== desired) {
+        await this.#d.store.put({
+          ...r,
+          desired,
+          generation: r.generation + 1,
+          updatedAt: Date.now(),
+        });
+        this.event(desired === 'running' ? 'deployable_started' : 'deployable_stopped', 'notice', {
+          deployable: name,
+          uuid,
+        });
+      }
+      await this.#d.reconciler.enqueue(name);
+      return { rc: RC.ok };
+    });
+  }
+
+  async #monitorMatches(r: DeployableRecord, monitor: string): Promise<boolean> {
+    const parsed = await parseDeployableConfig(r.config);
+    return parsed.ok && parsed.config.monitor === monitor;
+  }
+
+  reloadOriginal(name: string, uuid: string): Promise<QmfMap> {
+    return this.#serial(name, async (): Promise<QmfMap> => {
+      const r = await this.#d.store.get(name);
+      if (!r) return { rc: RC.noSuchDeployable };
+      if (r.uuid !== uuid)
+        return { rc: RC.invalid, reason: `uuid ${uuid} is not this deployable's` };
+      await this.#d.supervisor.reload(name);
+      return { rc: RC.ok };
+    });
+  }
+
+  methods(): ObjectMethods {
+    const s = (a: QmfMap, k: string): string => a[k] as string;
+    return {
+      deployable_create: {
+        args: { name: NAME, config: CONFIG },
+        handler: (a) => this.create(s(a, 'name'), s(a, 'config')),
+      },
+      deployable_update: {
+        args: { name: NAME, config: CONFIG },
+        handler: (a) => this.update(s(a, 'name'), s(a, 'config')),
+      },
+      deployable_destroy: { args: { name: NAME }, handler: (a) => this.destroy(s(a, 'name')) },
+      deployable_list: { args: {}, handler: () => this.list() },
+      deployable_status: { args: { name: NAME }, handler: (a) => this.status(s(a, 'name')) },
+      deployable_config: { args: { name: NAME }, handler: (a) => this.config(s(a, 'name')) },
+      deployable_start: {
+        args: {
+          name: NAME,
+          uuid: UUID,
+          monitor: { type: 'string', oneOf: ['active', 'passive'], optional: true },
+        },
+        handler: (a) =>
+          this.setDesired(s(a, 'name'), s(a, 'uuid'), 'running', a.monitor as string | undefined),
+      },
+      deployable_stop: {
+        args: { name: NAME, uuid: UUID },
+        handler: (a) => this.setDesired(s(a, 'name'), s(a, 'uuid'), 'stopped'),
+      },
+      deployable_reload: {
+        args: { name: NAME, uuid: UUID },
+        handler: (a) => this.reloadOriginal(s(a, 'name'), s(a, 'uuid')),
+      },
+    };
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The CPE, assembled: router (unless a broker is used), bus, store,
+ * supervisor, reconciler, DPE watch and the management API. main.ts only
+ * reads settings and signals; tests build a Cpe directly.
+ */
+import { join } from 'node:path';
+import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
+import type { Bus } from '../lib/bus/bus.js';
+import { EmbeddedRouter } from '../lib/bus/router.js';
+import { MethodServer } from '../lib/bus/server.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { packageRoot } from '../lib/paths.js';
+import { SystemdManager } from '../lib/systemd/manager.js';
+import { CpeApi } from './api.js';
+import { DpeWatch } from './dpe-watch.js';
+import { ProcessSupervisor } from './process-supervisor.js';
+import { Reconciler, type RestartPolicy } from './reconcile.js';
+import { DeployableStore } from './store.js';
+import type { DpeSupervisor } from './supervisor.js';
+import { SystemdSupervisor } from './systemd-supervisor.js';
+
+export interface CpeOptions {
+  readonly log: Logger;
+  readonly stateDir: string;
+  readonly supervisor: 'auto' | 'systemd' | 'process';
+  /** Process supervisor: the DPE command (`--name NAME` is appended). */
+  readonly dpeCommand?: readonly string[];
+  /** Process supervisor: the DPEs' environment (bus settings travel here). */
+  readonly dpeEnv?: NodeJS.ProcessEnv;
+  readonly router?: ConstructorParameters<typeof EmbeddedRouter>[0];
+  readonly bus: () => Bus;
+  readonly restartPolicy?: RestartPolicy;
+  readonly resyncMs?: number;
+}
+
+/** This package's DPE: compiled when we run compiled, the sources under tsx otherwise. */
+export function defaultDpeCommand(): string[] {
+  const root = packageRoot();
+  return import.meta.url.endsWith('.ts')
+    ? [process.execPath, '--import', 'tsx', join(root, 'dpe', 'main.ts')]
+    : [process.execPath, join(root, 'dist', 'dpe', 'main.js')];
+}
+
+async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
+  if (o.supervisor !== 'process') {
+    try {
+      const manager = await SystemdManager.connect(o.log);
+      return await SystemdSupervisor.create(manager, o.log);
+    } catch (err) {
+      if (o.supervisor === 'systemd') throw err;
+      o.log.info('no systemd on the system bus: DPEs run as child processes', {
+        reason: errorMessage(err),
+      });
+    }
+  }
+  return new ProcessSupervisor({
+    command: o.dpeCommand ?? defaultDpeCommand(),
+    runDir: join(o.stateDir, 'dpe'),
+    env: o.dpeEnv ?? process.env,
+    log: o.log,
+  });
+}
+
+export class Cpe {
+  router: EmbeddedRouter | undefined;
+  bus!: Bus;
+  store!: DeployableStore;
+  supervisor!: DpeSupervisor;
+  reconciler!: Reconciler;
+  watch!: DpeWatch;
+  api!: CpeApi;
+  #server: MethodServer | undefined;
+  #resync: NodeJS.Timeout | undefined;
+  readonly #o: CpeOptions;
+
+  constructor(options: CpeOptions) {
+    this.#o = options;
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.#o;
+    this.store = await DeployableStore.open(this.#o.stateDir, log);
+    if (this.#o.router) {
+      this.router = new EmbeddedRouter(this.#o.router);
+      await this.router.start();
+    }
+    this.bus = this.#o.bus();
+    await this.bus.whenUp(30_000);
+    this.supervisor = await chooseSupervisor(this.#o);
+    this.reconciler = new Reconciler(this.store, this.supervisor, log, this.#o.restartPolicy);
+    this.watch = new DpeWatch(this.bus, log);
+    this.api = new CpeApi({
+      store: this.store,
+      reconciler: this.reconciler,
+      supervisor: this.supervisor,
+      watch: this.watch,
+      bus: this.bus,
+    });
+    this.supervisor.onChange((c) => {
+      const up = c.state === 'active';
+      if (!up && c.state !== 'deactivating')
+        log.warn('DPE stopped', { deployable: c.name, state: c.state, detail: c.detail ?? '' });
+      if (up || c.state === 'failed' || c.state === 'inactive')
+        this.api.event(up ? 'dpe_started' : 'dpe_exited', up ? 'info' : 'warn', {
+          deployable: c.name,
+          state: c.state,
+          pid: c.pid ?? null,
+          detail: c.detail ?? null,
+        });
+      void this.reconciler.enqueue(c.name);
+    });
+    this.watch.onReport((name, report, first) => {
+      if (first)
+        this.api.event('dpe_ready', 'info', {
+          deployable: name,
+          generation: report.generation,
+          pid: report.pid,
+        });
+    });
+    await this.watch.ready;
+    this.#server = new MethodServer(this.bus, {
+      address: CPE_NODE,
+      objects: { [CPE_OBJECT]: this.api.methods() },
+      logger: log,
+    });
+    await this.#server.start();
+    // Adopts what still runs, starts what should, stops what should not.
+    await this.reconciler.resync();
+    this.#resync = setInterval(() => void this.reconciler.resync(), this.#o.resyncMs ?? 30_000);
+    this.#resync.unref();
+  }
+
+  /** Stops serving; DPEs keep running (a CPE restart must not disturb deployments). */
+  async stop(): Promise<void> {
+    clearInterval(this.#resync);
+    this.reconciler.close();
+    this.#server?.close();
+    this.watch.close();
+    await this.supervisor.close();
+    this.store.close();
+    await this.bus.close();
+    await this.router?.close();
+  }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/** The CPE daemon: settings, signals and sd_notify around a Cpe. */
+import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
+import { envOf } from '../lib/settings.js';
+import { errorMessage } from '../lib/errors.js';
+import { Cpe } from './cpe.js';
+import { CPE_SETTINGS } from './settings.js';
+
+const USAGE = `usage: cpe [SETTINGS]
+
+The Cloud Policy Engine daemon: serves the management API (QMF object "cpe")
+on the AMQP 1.0 bus, stores deployables, and runs one DPE per deployable as a
+systemd unit (dpe@NAME.service) or as a child process.`;
+
+const ctx = daemonContext('cpe', USAGE, CPE_SETTINGS);
+const { settings: s, log, notifier } = ctx;
+// DPEs started as processes inherit the bus settings through the environment.
+const dpeEnv: NodeJS.ProcessEnv = { ...process.env };
+for (const key of ['busUrl', 'busProfile', 'busCa', 'logLevel'] as const)
+  dpeEnv[envOf(CPE_SETTINGS[key])] = String(s[key]);
+const cpe = new Cpe({
+  log,
+  stateDir: s.stateDir,
+  supervisor: s.supervisor as 'auto' | 'systemd' | 'process',
+  dpeCommand: s.dpeCommand ? s.dpeCommand.split(/\s+/).filter(Boolean) : undefined,
+  dpeEnv,
+  router: s.router
+    ? {
+        logger: log.child({ part: 'router' }),
+        host: s.routerHost,
+        port: s.routerPort,
+        credentialsFile: s.routerCredentials || undefined,
+        tls: s.routerTlsCert ? { certFile: s.routerTlsCert, keyFile: s.routerTlsKey } : undefined,
+      }
+    : undefined,
+  bus: () => busFrom(s, 'cpe', log.child({ part: 'bus' })),
+});
+handleSignals('cpe', CPE_SETTINGS, ctx, { stop: () => cpe.stop() });
+try {
+  notifier.status('starting');
+  await cpe.start();
+  const count = (await cpe.store.list()).length;
+  notifier.ready(`serving ${count} deployable(s), DPEs under ${cpe.supervisor.kind}`);
+  log.info('ready', { supervisor: cpe.supervisor.kind, deployables: count, bus: s.busUrl });
+} catch (err) {
+  log.error('cannot start', { error: errorMessage(err) });
+  process.exit(1);
+}

@@ -1,0 +1,215 @@
+/**
+ * DPEs as child processes, for hosts without systemd (the embedded default).
+ * Children run in their own session so that a CPE restart leaves them
+ * running; a pidfile per DPE (pid + kernel start time, so a recycled pid is
+ * never taken for ours) lets a restarted CPE adopt them instead of starting
+ * a second copy. Adopted DPEs are not our children: their exit is noticed
+ * by polling.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  mkdirSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { CpeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type { DpeChange, DpeState, DpeSupervisor } from './supervisor.js';
+
+export interface ProcessSupervisorOptions {
+  /** The DPE command; `--name NAME` is appended. */
+  readonly command: readonly string[];
+  /** Pidfiles and DPE logs go here. */
+  readonly runDir: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  readonly stopTimeoutMs?: number;
+  readonly pollMs?: number;
+}
+
+interface Tracked {
+  readonly pid: number;
+  readonly startTime: string;
+  readonly child?: ChildProcess;
+  state: DpeState;
+}
+
+/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ")".
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function cmdlineHasName(pid: number, name: string): boolean {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.some((a, i) => a === '--name' && args[i + 1] === name);
+  } catch {
+    return false;
+  }
+}
+
+export class ProcessSupervisor implements DpeSupervisor {
+  readonly kind = 'process';
+  readonly #o: ProcessSupervisorOptions;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #last = new Map<string, DpeState>();
+  readonly #listeners: ((c: DpeChange) => void)[] = [];
+  readonly #poll: NodeJS.Timeout;
+
+  constructor(options: ProcessSupervisorOptions) {
+    this.#o = options;
+    mkdirSync(options.runDir, { recursive: true, mode: 0o750 });
+    this.#adopt();
+    this.#poll = setInterval(() => this.#checkAdopted(), options.pollMs ?? 1000);
+    this.#poll.unref();
+  }
+
+  #pidfile(name: string): string {
+    return join(this.#o.runDir, `${name}.pid`);
+  }
+
+  /** Pidfiles left by an earlier CPE: adopt the DPEs that still run, drop the rest. */
+  #adopt(): void {
+    for (const file of readdirSync(this.#o.runDir)) {
+      if (!file.endsWith('.pid')) continue;
+      const name = file.slice(0, -4);
+      try {
+        const { pid, startTime } = JSON.parse(readFileSync(join(this.#o.runDir, file), 'utf8')) as {
+          pid: number;
+          startTime: string;
+        };
+        if (processStartTime(pid) === startTime && cmdlineHasName(pid, name)) {
+          this.#tracked.set(name, { pid, startTime, state: 'active' });
+          this.#o.log.info('adopted a running DPE', { deployable: name, pid });
+          continue;
+        }
+      } catch {
+        // unreadable: treated as stale
+      }
+      rmSync(join(this.#o.runDir, file), { force: true });
+    }
+  }
+
+  #checkAdopted(): void {
+    for (const [name, t] of this.#tracked) {
+      if (t.child || processStartTime(t.pid) === t.startTime) continue;
+      this.#exited(name, t, 'exited (not our child: status unknown)');
+    }
+  }
+
+  #exited(name: string, t: Tracked, detail: string): void {
+    if (this.#tracked.get(name) !== t) return;
+    this.#tracked.delete(name);
+    rmSync(this.#pidfile(name), { force: true });
+    const state: DpeState = t.state === 'deactivating' ? 'inactive' : 'failed';
+    this.#last.set(name, state);
+    this.#emit({ name, state, detail, pid: t.pid });
+  }
+
+  async start(name: string): Promise<void> {
+    if (this.#tracked.has(name)) return;
+    const [file, ...args] = this.#o.command;
+    if (!file) throw new CpeError('SUPERVISOR_FAILED', 'no DPE command configured');
+    const logFd = openSync(join(this.#o.runDir, `${name}.log`), 'a', 0o640);
+    let child: ChildProcess;
+    try {
+      child = spawn(file, [...args, '--name', name], {
+        detached: true, // its own session: it outlives a CPE restart
+        stdio: ['ignore', logFd, logFd],
+        env: this.#o.env,
+      });
+    } finally {
+      closeSync(logFd);
+    }
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid!));
+      child.once('error', (err) =>
+        reject(
+          new CpeError('SUPERVISOR_FAILED', `cannot start the DPE of ${name}: ${err.message}`),
+        ),
+      );
+    });
+    child.unref();
+    const t: Tracked = { pid, startTime: processStartTime(pid) ?? '', child, state: 'active' };
+    this.#tracked.set(name, t);
+    writeFileSync(this.#pidfile(name), JSON.stringify({ pid, startTime: t.startTime }), {
+      mode: 0o640,
+    });
+    child.once('exit', (code, signal) =>
+      this.#exited(name, t, signal ? `signal ${signal.replace(/^SIG/, '')}` : `exit-code ${code}`),
+    );
+    this.#last.set(name, 'active');
+    this.#emit({ name, state: 'active', pid });
+  }
+
+  async stop(name: string): Promise<void> {
+    const t = this.#tracked.get(name);
+    if (!t) return;
+    t.state = 'deactivating';
+    const gone = new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (!this.#tracked.has(name) || this.#tracked.get(name) !== t) {
+          clearInterval(check);
+          resolve();
+        } else if (!t.child) this.#checkAdopted();
+      }, 25);
+    });
+    signal(t.pid, 'SIGTERM');
+    const timer = setTimeout(() => signal(t.pid, 'SIGKILL'), this.#o.stopTimeoutMs ?? 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  reload(name: string): Promise<void> {
+    const t = this.#tracked.get(name);
+    if (t) signal(t.pid, 'SIGHUP');
+    return Promise.resolve();
+  }
+
+  state(name: string): DpeState {
+    return this.#tracked.get(name)?.state ?? this.#last.get(name) ?? 'inactive';
+  }
+
+  pid(name: string): number | undefined {
+    return this.#tracked.get(name)?.pid;
+  }
+
+  running(): Promise<string[]> {
+    return Promise.resolve([...this.#tracked.keys()]);
+  }
+
+  onChange(listener: (change: DpeChange) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.#poll);
+    // Our children stay; their exit would now go unnoticed, so forget the listeners.
+    for (const t of this.#tracked.values()) t.child?.removeAllListeners('exit');
+    this.#listeners.length = 0;
+    return Promise.resolve();
+  }
+
+  #emit(change: DpeChange): void {
+    for (const l of this.#listeners) l(change);
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Level-triggered: anything that happens only says "look at deployable X";
+ * a pass reads the stored desired state and the supervisor's view, then
+ * starts or stops the DPE. Passes for one name never overlap. A DPE that
+ * keeps dying is restarted with exponential backoff (1 s doubling to 60 s,
+ * counted over the last 10 minutes), so a broken DPE cannot spin the host.
+ */
+import type { Logger } from '../lib/log.js';
+import type { DeployableStore } from './store.js';
+import { isUp, type DpeSupervisor } from './supervisor.js';
+
+export interface RestartPolicy {
+  readonly baseMs: number;
+  readonly maxMs: number;
+  readonly windowMs: number;
+}
+
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  baseMs: 1000,
+  maxMs: 60_000,
+  windowMs: 600_000,
+};
+
+export class Reconciler {
+  readonly #store: DeployableStore;
+  readonly #supervisor: DpeSupervisor;
+  readonly #log: Logger;
+  readonly #policy: RestartPolicy;
+  readonly #starts = new Map<string, number[]>();
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #again = new Set<string>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(
+    store: DeployableStore,
+    supervisor: DpeSupervisor,
+    log: Logger,
+    policy = DEFAULT_RESTART_POLICY,
+  ) {
+    this.#store = store;
+    this.#supervisor = supervisor;
+    this.#log = log;
+    this.#policy = policy;
+  }
+
+  /** Looks at `name` soon; resolves when a pass that saw this request has finished. */
+  enqueue(name: string): Promise<void> {
+    const current = this.#running.get(name);
+    if (current) {
+      this.#again.add(name);
+      return current.then(() => this.#running.get(name));
+    }
+    const pass = this.#pass(name).finally(() => {
+      this.#running.delete(name);
+      if (this.#again.delete(name)) void this.enqueue(name);
+    });
+    this.#running.set(name, pass);
+    return pass;
+  }
+
+  /** Every stored deployable and every running DPE: the periodic safety net. */
+  async resync(): Promise<void> {
+    const names = new Set([
+      ...(await this.#store.list()).map((r) => r.name),
+      ...(await this.#supervisor.running()),
+    ]);
+    await Promise.all([...names].map((n) => this.enqueue(n)));
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+  }
+
+  async #pass(name: string): Promise<void> {
+    if (this.#closed) return;
+    const log = this.#log.child({ deployable: name });
+    try {
+      const record = await this.#store.get(name);
+      const state = this.#supervisor.state(name);
+      const want = record?.desired === 'running';
+      if (want && !isUp(state) && state !== 'deactivating') {
+        const wait = this.#backoff(name);
+        if (wait > 0) {
+          this.#later(name, wait);
+          log.info('DPE restart delayed (it keeps stopping)', { delay_ms: wait });
+          return;
+        }
+        this.#starts.get(name)!.push(Date.now());
+        log.info('starting the DPE', { generation: record.generation });
+        await this.#supervisor.start(name);
+      } else if (!want && (isUp(state) || (await this.#supervisor.running()).includes(name))) {
+        log.info('stopping the DPE', { reason: record ? 'stopped' : 'destroyed' });
+        await this.#supervisor.stop(name);
+        this.#starts.delete(name);
+      }
+    } catch (err) {
+      log.error('reconcile failed; retrying', { error: (err as Error).message });
+      this.#later(name, this.#policy.baseMs * 5);
+    }
+  }
+
+  /** How long to wait before the next start: 0 for the first in the window. */
+  #backoff(name: string): number {
+    const now = Date.now();
+    const recent = (this.#starts.get(name) ?? []).filter((t) => now - t < this.#policy.windowMs);
+    this.#starts.set(name, recent);
+    if (recent.length === 0) return 0;
+    const delay = Math.min(this.#policy.maxMs, this.#policy.baseMs * 2 ** (recent.length - 1));
+    return Math.max(0, recent.at(-1)! + delay - now);
+  }
+
+  #later(name: string, ms: number): void {
+    if (this.#closed || this.#timers.has(name)) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(name);
+      void this.enqueue(name);
+    }, ms);
+    timer.unref();
+    this.#timers.set(name, timer);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The CPE's deployables — config, desired state, generation — in nedb
+ * (nedb-promises) under the state directory. Small, bounded data: one record
+ * per deployable. nedb appends each change to its file, which survives a
+ * kill -9 at any point (a half-written last line is dropped on load: that
+ * call never answered); we also fsync the file before a call answers, so
+ * an answered change survives a power cut too. Compacted at start and hourly.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import Datastore from 'nedb-promises';
+import { CpeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+
+export type DesiredState = 'running' | 'stopped';
+
+export interface DeployableRecord {
+  readonly name: string;
+  readonly uuid: string;
+  /** The config XML exactly as received. */
+  readonly config: string;
+  readonly configHash: string;
+  readonly desired: DesiredState;
+  /** Counts up with every change of config or desired state. */
+  readonly generation: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export function hashConfig(xml: string): string {
+  return createHash('sha256').update(xml).digest('hex');
+}
+
+const COMPACT_EVERY_MS = 60 * 60 * 1000;
+
+export class DeployableStore {
+  readonly #db: Datastore<DeployableRecord>;
+  readonly #file: string;
+
+  private constructor(db: Datastore<DeployableRecord>, file: string) {
+    this.#db = db;
+    this.#file = file;
+  }
+
+  static async open(stateDir: string, log: Logger): Promise<DeployableStore> {
+    mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+    const file = join(stateDir, 'deployables.db');
+    const db = Datastore.create({ filename: file, autoload: false, corruptAlertThreshold: 0.5 });
+    try {
+      await db.load();
+    } catch (err) {
+      throw new CpeError('STORE_UNREADABLE', `cannot load ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    await db.ensureIndex({ fieldName: 'name', unique: true });
+    // Loading compacted the file already; keep it compact while we run.
+    // nedb-promises forwards this to nedb; its typings only know the deprecated path.
+    (db as unknown as { setAutocompactionInterval(ms: number): void }).setAutocompactionInterval(
+      COMPACT_EVERY_MS,
+    );
+    log.debug('store loaded', { file, deployables: await db.count({}) });
+    return new DeployableStore(db, file);
+  }
+
+  async get(name: string): Promise<DeployableRecord | null> {
+    return strip(await this.#db.findOne({ name }));
+  }
+
+  async list(): Promise<DeployableRecord[]> {
+    const all = await this.#db.find({}).sort({ name: 1 });
+    return all.map((r) => strip(r)!);
+  }
+
+  /** Inserts or replaces the record of `record.name`; durable when it resolves. */
+  async put(record: DeployableRecord): Promise<void> {
+    await this.#db.update({ name: record.name }, { ...record }, { upsert: true });
+    await this.#sync();
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const n = await this.#db.remove({ name }, { multi: false });
+    await this.#sync();
+    return n > 0;
+  }
+
+  close(): void {
+    (this.#db as unknown as { stopAutocompaction(): void }).stopAutocompaction();
+  }
+
+  async #sync(): Promise<void> {
+    const handle = await open(this.#file, 'r');
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function strip(doc: (DeployableRecord & { _id?: string }) | null): DeployableRecord | null {
+  if (!doc) return null;
+  const record: DeployableRecord & { _id?: string } = { ...doc };
+  delete record._id;
+  return record;
+}

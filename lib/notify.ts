@@ -1,0 +1,99 @@
+/**
+ * sd_notify(3) for every daemon: READY=1 once serving, STATUS=…, WATCHDOG=1
+ * at half of WATCHDOG_USEC, STOPPING=1, RELOADING=1. Datagrams go to
+ * $NOTIFY_SOCKET through unix-dgram (Node has no AF_UNIX datagram socket,
+ * and the npm systemd-notify package only spawns the binary, which cannot
+ * keep a watchdog fed from our PID). Silent when NOTIFY_SOCKET is unset.
+ */
+import { createRequire } from 'node:module';
+import type { Logger } from './log.js';
+
+interface DgramSocket {
+  on(event: 'error', listener: (err: Error) => void): void;
+  send(buf: Buffer, offset: number, length: number, path: string, callback?: () => void): void;
+  close(): void;
+}
+const unix = createRequire(import.meta.url)('unix-dgram') as {
+  createSocket(type: 'unix_dgram'): DgramSocket;
+};
+
+export class Notifier {
+  readonly #socketPath: string | undefined;
+  readonly #log: Logger;
+  readonly #watchdogMs: number | undefined;
+  #socket: DgramSocket | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(log: Logger, env: NodeJS.ProcessEnv = process.env, pid = process.pid) {
+    this.#log = log;
+    const path = env.NOTIFY_SOCKET;
+    if (path?.startsWith('@')) {
+      // unix-dgram copies the path with strncpy: no abstract-namespace sockets.
+      log.warn('NOTIFY_SOCKET is an abstract socket, which is not supported: not notifying', {
+        socket: path,
+      });
+    } else if (path) this.#socketPath = path;
+    const usec = Number(env.WATCHDOG_USEC);
+    const forPid = env.WATCHDOG_PID ? Number(env.WATCHDOG_PID) : pid;
+    if (this.#socketPath && Number.isFinite(usec) && usec > 0 && forPid === pid)
+      this.#watchdogMs = Math.max(1, Math.floor(usec / 2000));
+  }
+
+  /** Whether a service manager is listening. */
+  get enabled(): boolean {
+    return this.#socketPath !== undefined;
+  }
+
+  /** Half of WATCHDOG_USEC, when systemd asked for keep-alives. */
+  get watchdogIntervalMs(): number | undefined {
+    return this.#watchdogMs;
+  }
+
+  ready(status?: string): void {
+    this.send(status ? `READY=1\nSTATUS=${status}` : 'READY=1');
+    this.#startWatchdog();
+  }
+
+  status(text: string): void {
+    this.send(`STATUS=${text}`);
+  }
+
+  reloading(): void {
+    this.send('RELOADING=1');
+  }
+
+  stopping(status?: string): void {
+    this.#stopWatchdog();
+    this.send(status ? `STOPPING=1\nSTATUS=${status}` : 'STOPPING=1');
+  }
+
+  send(state: string): void {
+    const path = this.#socketPath;
+    if (!path) return;
+    if (!this.#socket) {
+      this.#socket = unix.createSocket('unix_dgram');
+      this.#socket.on('error', (err) =>
+        this.#log.warn('sd_notify failed', { socket: path, error: err.message }),
+      );
+    }
+    const buf = Buffer.from(state, 'utf8');
+    this.#socket.send(buf, 0, buf.length, path);
+  }
+
+  close(): void {
+    this.#stopWatchdog();
+    this.#socket?.close();
+    this.#socket = undefined;
+  }
+
+  #startWatchdog(): void {
+    if (this.#watchdogMs === undefined || this.#timer) return;
+    this.#timer = setInterval(() => this.send('WATCHDOG=1'), this.#watchdogMs);
+    this.#timer.unref();
+  }
+
+  #stopWatchdog(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
