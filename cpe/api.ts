@@ -17,7 +17,7 @@ import { CpeError } from '../lib/errors.js';
 import type { DpeWatch } from './dpe-watch.js';
 import type { Reconciler } from './reconcile.js';
 import { hashConfig, type DeployableRecord, type DeployableStore } from './store.js';
-import type { DpeSupervisor } from './supervisor.js';
+import { isUp, type DpeSupervisor } from './supervisor.js';
 
 export const ApiCode = {
   unknownDeployable: 'UNKNOWN_DEPLOYABLE',
@@ -169,15 +169,22 @@ export class CpeApi {
   async status(name: string): Promise<QmfMap> {
     const r = await this.#require(name);
     const report = this.#d.watch.report(name);
+    const state = this.#d.supervisor.state(name);
+    const pid = this.#d.supervisor.pid(name);
+    // Ready: the supervisor runs it, and that very process beats on the stored generation.
+    const ready =
+      isUp(state) &&
+      this.#d.watch.isReady(name, r.generation) &&
+      (pid === undefined || report?.pid === pid);
     return {
       name,
       uuid: r.uuid,
       desired: r.desired,
       generation: r.generation,
       supervisor: this.#d.supervisor.kind,
-      dpe_state: this.#d.supervisor.state(name),
-      dpe_pid: this.#d.supervisor.pid(name) ?? report?.pid ?? null,
-      dpe_ready: this.#d.watch.isReady(name, r.generation),
+      dpe_state: state,
+      dpe_pid: pid ?? report?.pid ?? null,
+      dpe_ready: ready,
       dpe_generation: report?.generation ?? null,
       dpe_last_heartbeat: report ? new Date(report.at) : null,
       updated: new Date(r.updatedAt),

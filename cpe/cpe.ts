@@ -99,6 +99,7 @@ export class Cpe {
     });
     this.supervisor.onChange((c) => {
       const up = c.state === 'active';
+      if (c.state === 'failed' || c.state === 'inactive') this.watch.forget(c.name);
       if (!up && c.state !== 'deactivating')
         log.warn('DPE stopped', { deployable: c.name, state: c.state, detail: c.detail ?? '' });
       if (up || c.state === 'failed' || c.state === 'inactive')

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { subscribeEvents } from '../../lib/bus/events.js';
+import type { BusEvent } from '../../lib/bus/qmf.js';
+import { processStartTime } from '../../cpe/process-supervisor.js';
+import { packageRoot } from '../../lib/paths.js';
+import { until } from '../support/bus.js';
+import { CpeClient, CpeProcess } from '../support/cpe.js';
+
+const XML = readFileSync(join(packageRoot(), 'examples', 'wordpress-ha.xml'), 'utf8');
+const NAME = /<deployable[^>]*\sname="([^"]+)"/.exec(XML)![1]!;
+
+function alive(pid: number): boolean {
+  return processStartTime(pid) !== undefined;
+}
+
+describe('the CPE with the process supervisor (real CPE and DPE processes)', function () {
+  this.timeout(120_000);
+  let cpe: CpeProcess;
+  let api: CpeClient;
+  const events: BusEvent[] = [];
+
+  async function status(): Promise<Record<string, unknown>> {
+    return api.call('deployable_status', { name: NAME });
+  }
+  before(async () => {
+    cpe = await CpeProcess.create();
+    await cpe.start();
+    api = new CpeClient(cpe.url);
+    await api.bus.whenUp(10_000);
+    const sub = subscribeEvents(api.bus, 'cpe.events', (e) => events.push(e));
+    await sub.ready;
+  });
+  after(async () => {
+    if (!api) return void (await cpe?.stop());
+    await api.call('deployable_destroy', { name: NAME }).catch(() => undefined);
+    await api.close();
+    await cpe.stop();
+  });
+
+  async function waitReady(generation = 1): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + 30_000;
+    let last: Record<string, unknown> = {};
+    while (Date.now() < deadline) {
+      last = await status();
+      if (last.dpe_ready === true && last.dpe_generation === generation && last.dpe_pid)
+        return last;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(
+      `the DPE was not ready on generation ${generation}: ${JSON.stringify(last)}\n${cpe.output}`,
+    );
+  }
+
+  it('creates a deployable, once, and its DPE fetches the config and reports ready', async () => {
+    assert.deepEqual(await api.call('deployable_create', { name: NAME, config: XML }), {
+      name: NAME,
+      uuid: /uuid="([^"]+)"/.exec(XML)![1],
+      generation: 1,
+      created: true,
+    });
+    const s = await waitReady(1);
+    assert.equal(s.dpe_state, 'active');
+    assert.equal(s.supervisor, 'process');
+    // A retried create with the same config is a no-op; a different one is refused.
+    assert.equal((await api.call('deployable_create', { name: NAME, config: XML })).created, false);
+    await assert.rejects(
+      api.call('deployable_create', {
+        name: NAME,
+        config: XML.replace('</deployable>', '<!-- changed --></deployable>'),
+      }),
+      {
+        code: 'DEPLOYABLE_EXISTS',
+      },
+    );
+    await assert.rejects(api.call('deployable_create', { name: 'other', config: XML }), {
+      code: 'NAME_MISMATCH',
+    });
+    await assert.rejects(api.call('deployable_create', { name: 'bad', config: '<deployable' }), {
+      code: 'CONFIG_MALFORMED',
+    });
+    await assert.rejects(api.call('deployable_create', { name: '../etc', config: XML }), {
+      code: 'BAD_ARGUMENT',
+    });
+    const list = await api.call('deployable_list');
+    assert.deepEqual(
+      (list.deployables as { name: string }[]).map((d) => d.name),
+      [NAME],
+    );
+  });
+
+  it('restarts a DPE killed with SIGKILL, and says so', async () => {
+    const before = Number((await waitReady(1)).dpe_pid);
+    process.kill(before, 'SIGKILL');
+    await until(
+      () => events.some((e) => e.name === 'dpe_exited' && e.values.deployable === NAME),
+      15_000,
+      'dpe_exited',
+    );
+    const exited = events.find((e) => e.name === 'dpe_exited')!;
+    assert.match(String(exited.values.detail), /signal KILL/);
+    let after = before;
+    const deadline = Date.now() + 30_000;
+    while (after === before && Date.now() < deadline) {
+      after = Number((await waitReady(1)).dpe_pid);
+      if (after === before) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.notEqual(after, before);
+    assert.ok(alive(after));
+  });
+
+  it('hands an updated config to the running DPE', async () => {
+    const pid = Number((await waitReady(1)).dpe_pid);
+    const changed = XML.replace('</deployable>', '<!-- v2 --></deployable>');
+    assert.equal(
+      (await api.call('deployable_update', { name: NAME, config: changed })).generation,
+      2,
+    );
+    const s = await waitReady(2);
+    assert.equal(s.dpe_pid, pid, 'reloaded in place, not restarted');
+    assert.equal(
+      (await api.call('deployable_update', { name: NAME, config: changed })).changed,
+      false,
+    );
+  });
+
+  it('adopts its DPEs after a kill -9 of the CPE instead of starting them twice', async () => {
+    const pid = Number((await waitReady(2)).dpe_pid);
+    await cpe.kill9();
+    assert.ok(alive(pid), 'the DPE survives its CPE');
+    await cpe.start();
+    await api.bus.whenUp(15_000);
+    const s = await waitReady(2);
+    assert.equal(s.dpe_pid, pid);
+    assert.match(cpe.output, /adopted a running DPE/);
+  });
+
+  it('destroys: the DPE is gone when the call answers, and the name is free', async () => {
+    const pid = Number((await waitReady(2)).dpe_pid);
+    assert.deepEqual(await api.call('deployable_destroy', { name: NAME }), {
+      name: NAME,
+      destroyed: true,
+    });
+    assert.equal(alive(pid), false);
+    assert.deepEqual(await api.call('deployable_destroy', { name: NAME }), {
+      name: NAME,
+      destroyed: false,
+    });
+    assert.deepEqual(await api.call('deployable_list'), { deployables: [] });
+    await assert.rejects(api.call('deployable_status', { name: NAME }), {
+      code: 'UNKNOWN_DEPLOYABLE',
+    });
+  });
+});

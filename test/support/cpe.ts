@@ -1,0 +1,131 @@
+/**
+ * A real CPE for integration tests: cpe/main.ts as a child process (under
+ * tsx), with its embedded router on a free port, a private state directory
+ * and the process supervisor; plus a client on its bus.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Bus } from '../../lib/bus/bus.js';
+import { MethodClient } from '../../lib/bus/client.js';
+import type { QmfMap } from '../../lib/bus/qmf.js';
+import { silentLogger } from '../../lib/log.js';
+import { packageRoot } from '../../lib/paths.js';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class CpeProcess {
+  child: ChildProcess | undefined;
+  output = '';
+
+  constructor(
+    readonly stateDir: string,
+    readonly port: number,
+  ) {}
+
+  static async create(): Promise<CpeProcess> {
+    return new CpeProcess(mkdtempSync(join(tmpdir(), 'cpe-state-')), await freePort());
+  }
+
+  get url(): string {
+    return `amqp://127.0.0.1:${this.port}`;
+  }
+
+  /** An empty settings file: the host's /etc/cpe/cpe.json must not leak into tests. */
+  #settingsFile(): string {
+    const file = join(this.stateDir, 'settings.json');
+    writeFileSync(file, '{}\n');
+    return file;
+  }
+
+  /** Starts it; resolves when it logs "ready". */
+  async start(): Promise<void> {
+    const root = packageRoot();
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'cpe', 'main.ts'),
+        '--supervisor',
+        'process',
+        '--state-dir',
+        this.stateDir,
+        '--router-port',
+        String(this.port),
+        '--bus-url',
+        this.url,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, CPE_CONFIG: this.#settingsFile(), NOTIFY_SOCKET: '' },
+      },
+    );
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        this.output += chunk.toString();
+        if (/ INFO ready /.test(this.output)) resolve();
+      };
+      child.stderr!.on('data', onData);
+      child.stdout!.on('data', onData);
+      child.once('exit', (code) =>
+        reject(new Error(`the CPE exited (${code}) before ready:\n${this.output}`)),
+      );
+    });
+  }
+
+  kill9(): Promise<void> {
+    return this.#signal('SIGKILL');
+  }
+
+  stop(): Promise<void> {
+    return this.#signal('SIGTERM');
+  }
+
+  #signal(sig: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(sig);
+    });
+  }
+}
+
+export class CpeClient {
+  readonly bus: Bus;
+  readonly client: MethodClient;
+
+  constructor(url: string) {
+    const logger = silentLogger();
+    this.bus = new Bus({
+      url,
+      profile: 'embedded',
+      name: 'test',
+      logger,
+      reconnect: { initialMs: 50, maxMs: 500 },
+    });
+    this.client = new MethodClient(this.bus, { name: 'test', logger, defaultTimeoutMs: 30_000 });
+  }
+
+  call(method: string, args: QmfMap = {}): Promise<QmfMap> {
+    return this.client.call({ address: 'cpe', object: 'cpe' }, method, args);
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+    await this.bus.close();
+  }
+}
