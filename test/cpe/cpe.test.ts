@@ -99,7 +99,7 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
       'dpe_exited',
     );
     const exited = events.find((e) => e.name === 'dpe_exited')!;
-    assert.match(String(exited.values.detail), /signal KILL/);
+    assert.match(exited.values.detail as string, /signal KILL/);
     let after = before;
     const deadline = Date.now() + 30_000;
     while (after === before && Date.now() < deadline) {

@@ -78,8 +78,8 @@ export class CpeProcess {
         this.output += chunk.toString();
         if (/ INFO ready /.test(this.output)) resolve();
       };
-      child.stderr!.on('data', onData);
-      child.stdout!.on('data', onData);
+      child.stderr.on('data', onData);
+      child.stdout.on('data', onData);
       child.once('exit', (code) =>
         reject(new Error(`the CPE exited (${code}) before ready:\n${this.output}`)),
       );
