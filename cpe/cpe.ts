@@ -100,9 +100,9 @@ export class Cpe {
     this.supervisor.onChange((c) => {
       const up = c.state === 'active';
       if (c.state === 'failed' || c.state === 'inactive') this.watch.forget(c.name);
-      if (!up && c.state !== 'deactivating')
+      if (c.state === 'failed' || c.state === 'inactive' || c.detail)
         log.warn('DPE stopped', { deployable: c.name, state: c.state, detail: c.detail ?? '' });
-      if (up || c.state === 'failed' || c.state === 'inactive')
+      if (up || c.state === 'failed' || c.state === 'inactive' || c.detail)
         this.api.event(up ? 'dpe_started' : 'dpe_exited', up ? 'info' : 'warn', {
           deployable: c.name,
           state: c.state,

@@ -21,6 +21,9 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
   windowMs: 600_000,
 };
 
+/** How long systemd gets to restart a failed DPE before the CPE does (RestartSec=1s). */
+const SYSTEMD_GRACE_MS = 5000;
+
 export class Reconciler {
   readonly #store: DeployableStore;
   readonly #supervisor: DpeSupervisor;
@@ -30,6 +33,7 @@ export class Reconciler {
   readonly #running = new Map<string, Promise<void>>();
   readonly #again = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #failedAt = new Map<string, number>();
   #closed = false;
 
   constructor(
@@ -82,6 +86,17 @@ export class Reconciler {
       const state = this.#supervisor.state(name);
       const want = record?.desired === 'running';
       if (want && !isUp(state) && state !== 'deactivating') {
+        // systemd restarts a crashed DPE itself (Restart=on-failure): give it the
+        // time to, and step in only when it has given up.
+        if (this.#supervisor.kind === 'systemd' && state === 'failed') {
+          const since = this.#failedAt.get(name) ?? Date.now();
+          this.#failedAt.set(name, since);
+          if (Date.now() - since < SYSTEMD_GRACE_MS) {
+            this.#later(name, SYSTEMD_GRACE_MS);
+            return;
+          }
+        }
+        this.#failedAt.delete(name);
         const wait = this.#backoff(name);
         if (wait > 0) {
           this.#later(name, wait);
@@ -91,7 +106,10 @@ export class Reconciler {
         this.#starts.get(name)!.push(Date.now());
         log.info('starting the DPE', { generation: record.generation });
         await this.#supervisor.start(name);
-      } else if (!want && (isUp(state) || (await this.#supervisor.running()).includes(name))) {
+      } else if (isUp(state)) {
+        this.#failedAt.delete(name);
+      }
+      if (!want && (isUp(state) || (await this.#supervisor.running()).includes(name))) {
         log.info('stopping the DPE', { reason: record ? 'stopped' : 'destroyed' });
         await this.#supervisor.stop(name);
         this.#starts.delete(name);

@@ -38,7 +38,10 @@ export class SystemdSupervisor implements DpeSupervisor {
     manager.onPropertiesChanged((unit, changed) => {
       const name = instanceOf(TEMPLATE, unit);
       if (name === undefined || typeof changed.ActiveState !== 'string') return;
-      const state = toState(changed.ActiveState);
+      // Between a crash and systemd's own restart the unit reads failed/auto-restart:
+      // systemd is on it, so the CPE must not start it a second time.
+      const state =
+        changed.SubState === 'auto-restart' ? 'activating' : toState(changed.ActiveState);
       if (this.#states.get(name) === state) return;
       this.#states.set(name, state);
       void this.#announce(name, unit, state);
