@@ -11,7 +11,7 @@ import type { ObjectMethods } from '../lib/bus/server.js';
 import {
   parseDeployableConfig,
   DEFAULT_MAX_CONFIG_BYTES,
-  formatIssue,
+  loadDeployableConfig,
 } from '../lib/config/index.js';
 import { CpeError } from '../lib/errors.js';
 import type { DpeWatch } from './dpe-watch.js';
@@ -68,13 +68,8 @@ export class CpeApi {
   }
 
   async #checkConfig(name: string, xml: string): Promise<{ uuid: string }> {
-    const parsed = await parseDeployableConfig(xml, { file: `${name}.xml` });
-    if (!parsed.ok) {
-      const errors = parsed.issues.filter((i) => i.severity === 'error');
-      const first = errors[0]!;
-      const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
-      throw new CpeError(first.code, `${formatIssue(first)}${more}`);
-    }
+    // A refused config throws ConfigError: its code and first issue become the _exception.
+    const parsed = await loadDeployableConfig(xml, { file: `${name}.xml` });
     if (parsed.config.name !== name)
       throw new CpeError(
         ApiCode.nameMismatch,
