@@ -88,7 +88,9 @@ export class Cpe {
     this.bus = this.#o.bus();
     await this.bus.whenUp(30_000);
     this.supervisor = await chooseSupervisor(this.#o);
-    this.reconciler = new Reconciler(this.store, this.supervisor, log, this.#o.restartPolicy);
+    this.reconciler = new Reconciler(this.store, this.supervisor, log, {
+      policy: this.#o.restartPolicy,
+    });
     this.watch = new DpeWatch(this.bus, log);
     this.api = new CpeApi({
       store: this.store,
@@ -98,17 +100,17 @@ export class Cpe {
       bus: this.bus,
     });
     this.supervisor.onChange((c) => {
-      const up = c.state === 'active';
-      if (c.state === 'failed' || c.state === 'inactive') this.watch.forget(c.name);
-      if (c.state === 'failed' || c.state === 'inactive' || c.detail)
-        log.warn('DPE stopped', { deployable: c.name, state: c.state, detail: c.detail ?? '' });
-      if (up || c.state === 'failed' || c.state === 'inactive' || c.detail)
-        this.api.event(up ? 'dpe_started' : 'dpe_exited', up ? 'info' : 'warn', {
-          deployable: c.name,
-          state: c.state,
-          pid: c.pid ?? null,
-          detail: c.detail ?? null,
-        });
+      const stopped = c.state === 'failed' || c.state === 'inactive';
+      const fields = { deployable: c.name, state: c.state, pid: c.pid ?? null };
+      if (stopped) {
+        this.watch.forget(c.name);
+        log.warn('DPE stopped', { ...fields, detail: c.detail ?? '' });
+        this.api.event('dpe_exited', 'warn', { ...fields, detail: c.detail ?? null });
+      } else if (c.state === 'active') {
+        this.api.event('dpe_started', 'info', { ...fields, detail: null });
+      } else if (c.detail) {
+        log.info('DPE restarting', { ...fields, detail: c.detail });
+      }
       void this.reconciler.enqueue(c.name);
     });
     this.watch.onReport((name, report, first) => {

@@ -5,6 +5,7 @@
  * keeps dying is restarted with exponential backoff (1 s doubling to 60 s,
  * counted over the last 10 minutes), so a broken DPE cannot spin the host.
  */
+import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { DeployableStore } from './store.js';
 import { isUp, type DpeSupervisor } from './supervisor.js';
@@ -22,30 +23,40 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
 };
 
 /** How long systemd gets to restart a failed DPE before the CPE does (RestartSec=1s). */
-const SYSTEMD_GRACE_MS = 5000;
+export const SYSTEMD_GRACE_MS = 5000;
+
+export interface ReconcilerOptions {
+  readonly policy?: RestartPolicy;
+  readonly clock?: Clock;
+}
+
+/** What a pass reads of the store. */
+export type DesiredStates = Pick<DeployableStore, 'get' | 'list'>;
 
 export class Reconciler {
-  readonly #store: DeployableStore;
+  readonly #store: DesiredStates;
   readonly #supervisor: DpeSupervisor;
   readonly #log: Logger;
   readonly #policy: RestartPolicy;
   readonly #starts = new Map<string, number[]>();
   readonly #running = new Map<string, Promise<void>>();
   readonly #again = new Set<string>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, Timer>();
+  readonly #clock: Clock;
   readonly #failedAt = new Map<string, number>();
   #closed = false;
 
   constructor(
-    store: DeployableStore,
+    store: DesiredStates,
     supervisor: DpeSupervisor,
     log: Logger,
-    policy = DEFAULT_RESTART_POLICY,
+    { policy = DEFAULT_RESTART_POLICY, clock = systemClock }: ReconcilerOptions = {},
   ) {
     this.#store = store;
     this.#supervisor = supervisor;
     this.#log = log;
     this.#policy = policy;
+    this.#clock = clock;
   }
 
   /** Looks at `name` soon; resolves when a pass that saw this request has finished. */
@@ -74,7 +85,7 @@ export class Reconciler {
 
   close(): void {
     this.#closed = true;
-    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const t of this.#timers.values()) t.cancel();
     this.#timers.clear();
   }
 
@@ -89,10 +100,11 @@ export class Reconciler {
         // systemd restarts a crashed DPE itself (Restart=on-failure): give it the
         // time to, and step in only when it has given up.
         if (this.#supervisor.kind === 'systemd' && state === 'failed') {
-          const since = this.#failedAt.get(name) ?? Date.now();
+          const now = this.#clock.now();
+          const since = this.#failedAt.get(name) ?? now;
           this.#failedAt.set(name, since);
-          if (Date.now() - since < SYSTEMD_GRACE_MS) {
-            this.#later(name, SYSTEMD_GRACE_MS);
+          if (now - since < SYSTEMD_GRACE_MS) {
+            this.#later(name, since + SYSTEMD_GRACE_MS - now);
             return;
           }
         }
@@ -103,7 +115,7 @@ export class Reconciler {
           log.info('DPE restart delayed (it keeps stopping)', { delay_ms: wait });
           return;
         }
-        this.#starts.get(name)!.push(Date.now());
+        this.#starts.get(name)!.push(this.#clock.now());
         log.info('starting the DPE', { generation: record.generation });
         await this.#supervisor.start(name);
       } else if (isUp(state)) {
@@ -122,7 +134,7 @@ export class Reconciler {
 
   /** How long to wait before the next start: 0 for the first in the window. */
   #backoff(name: string): number {
-    const now = Date.now();
+    const now = this.#clock.now();
     const recent = (this.#starts.get(name) ?? []).filter((t) => now - t < this.#policy.windowMs);
     this.#starts.set(name, recent);
     if (recent.length === 0) return 0;
@@ -132,11 +144,10 @@ export class Reconciler {
 
   #later(name: string, ms: number): void {
     if (this.#closed || this.#timers.has(name)) return;
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(name);
       void this.enqueue(name);
     }, ms);
-    timer.unref();
     this.#timers.set(name, timer);
   }
 }

@@ -9,7 +9,7 @@
  * every unit's signals are told apart here. The count stays at two however
  * many units come and go (the systemd integration test checks it).
  */
-import { Message, systemBus, type MessageBus } from '@jellybrick/dbus-next';
+import { Message, sessionBus, systemBus, type MessageBus } from '@jellybrick/dbus-next';
 import { CpeError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -70,13 +70,42 @@ function str(v: unknown, fallback: string): string {
 
 export class SystemdError extends CpeError {}
 
-export class SystemdManager {
+/**
+ * A unit's changed properties: `unit` for org.freedesktop.systemd1.Unit
+ * (ActiveState, SubState, Job, …), `service` for …Service (MainPID, Result,
+ * ExecMainCode, …). systemd sends the service's before the unit's for the
+ * same change, so a unit's state arrives with its service's already known.
+ */
+export type PropertiesListener = (
+  unit: string,
+  iface: 'unit' | 'service',
+  changed: Record<string, unknown>,
+) => void;
+
+const INTERFACES: Record<string, 'unit' | 'service'> = {
+  'org.freedesktop.systemd1.Unit': 'unit',
+  'org.freedesktop.systemd1.Service': 'service',
+};
+
+/** What a DPE supervisor needs of systemd (SystemdManager; a fake in unit tests). */
+export interface UnitManager {
+  startUnit(unit: string): Promise<string>;
+  stopUnit(unit: string): Promise<string>;
+  reloadUnit(unit: string): Promise<string>;
+  resetFailedUnit(unit: string): Promise<void>;
+  listUnits(patterns: readonly string[], states?: readonly string[]): Promise<UnitStatus[]>;
+  unitDetails(unit: string): Promise<UnitDetails | null>;
+  onPropertiesChanged(listener: PropertiesListener): void;
+  close(): void;
+}
+
+export class SystemdManager implements UnitManager {
   readonly #log: Logger;
   readonly #bus: MessageBus;
   readonly #jobs = new Map<string, (result: string) => void>();
   /** JobRemoved can overtake the reply that names the job: remember recent results. */
   readonly #finished = new Map<string, string>();
-  readonly #listeners: ((unit: string, changed: Record<string, unknown>) => void)[] = [];
+  readonly #listeners: PropertiesListener[] = [];
   #closed = false;
 
   private constructor(bus: MessageBus, log: Logger) {
@@ -88,20 +117,16 @@ export class SystemdManager {
     });
   }
 
-  /** Connects to the system bus ($DBUS_SYSTEM_BUS_ADDRESS or the standard socket) and subscribes. */
-  static async connect(log: Logger): Promise<SystemdManager> {
-    const bus = systemBus();
+  /**
+   * Connects to the system bus ($DBUS_SYSTEM_BUS_ADDRESS or the standard
+   * socket, unless `address` names another) and subscribes.
+   */
+  static async connect(log: Logger, address?: string): Promise<SystemdManager> {
+    const bus = address ? sessionBus({ busAddress: address }) : systemBus();
     const manager = new SystemdManager(bus, log);
     try {
       for (const rule of MATCH_RULES)
-        await manager.#call(
-          'org.freedesktop.DBus',
-          '/org/freedesktop/DBus',
-          'org.freedesktop.DBus',
-          'AddMatch',
-          's',
-          [rule],
-        );
+        await manager.#busCall('org.freedesktop.DBus', 'AddMatch', [rule]);
       await manager.#managerCall('Subscribe', '', []);
     } catch (err) {
       bus.disconnect();
@@ -110,7 +135,7 @@ export class SystemdManager {
     return manager;
   }
 
-  onPropertiesChanged(listener: (unit: string, changed: Record<string, unknown>) => void): void {
+  onPropertiesChanged(listener: PropertiesListener): void {
     this.#listeners.push(listener);
   }
 
@@ -174,18 +199,30 @@ export class SystemdManager {
     };
   }
 
-  /** This connection's match rules as the bus daemon counts them (dbus-daemon's Debug.Stats). */
-  async matchRuleCount(): Promise<number> {
-    const reply = await this.#call(
-      'org.freedesktop.DBus',
-      '/org/freedesktop/DBus',
-      'org.freedesktop.DBus.Debug.Stats',
-      'GetConnectionStats',
-      's',
-      [this.#bus.name ?? ''],
-    );
+  /**
+   * A connection's match rules as the bus daemon counts them (dbus-daemon's
+   * Debug.Stats): this one's, or another's by its unique name.
+   */
+  async matchRuleCount(connection = this.#bus.name ?? ''): Promise<number> {
+    const reply = await this.#busCall('org.freedesktop.DBus.Debug.Stats', 'GetConnectionStats', [
+      connection,
+    ]);
     const stats = (reply?.body[0] ?? {}) as Record<string, unknown>;
     return Number(variantValue(stats.MatchRules));
+  }
+
+  /** The unique names of the connections a process holds on this bus. */
+  async connectionsOfPid(pid: number): Promise<string[]> {
+    const names = ((await this.#busCall('org.freedesktop.DBus', 'ListNames', []))?.body[0] ??
+      []) as string[];
+    const out: string[] = [];
+    for (const name of names.filter((n) => n.startsWith(':'))) {
+      const reply = await this.#busCall('org.freedesktop.DBus', 'GetConnectionUnixProcessID', [
+        name,
+      ]).catch(() => null); // it may have gone since ListNames
+      if (reply?.body[0] === pid) out.push(name);
+    }
+    return out;
   }
 
   close(): void {
@@ -220,11 +257,12 @@ export class SystemdManager {
       }
     } else if (msg.interface === PROPERTIES && msg.member === 'PropertiesChanged') {
       const unit = unitOfPath(msg.path);
-      const [iface, changed] = msg.body as [string, Record<string, unknown>];
-      if (!unit || iface !== 'org.freedesktop.systemd1.Unit') return;
+      const [name, changed] = msg.body as [string, Record<string, unknown>];
+      const iface = INTERFACES[name];
+      if (!unit || !iface) return;
       const values: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(changed)) values[k] = variantValue(v);
-      for (const l of this.#listeners) l(unit, values);
+      for (const l of this.#listeners) l(unit, iface, values);
     }
   }
 
@@ -234,6 +272,12 @@ export class SystemdManager {
     for (const [k, v] of Object.entries((reply?.body[0] ?? {}) as Record<string, unknown>))
       out[k] = variantValue(v);
     return out;
+  }
+
+  /** A call to the bus daemon itself; every method used takes at most one string. */
+  #busCall(iface: string, member: string, args: string[]): Promise<Message | null> {
+    const bus = 'org.freedesktop.DBus';
+    return this.#call(bus, '/org/freedesktop/DBus', iface, member, 's'.repeat(args.length), args);
   }
 
   #managerCall(member: string, signature: string, body: unknown[]): Promise<Message | null> {

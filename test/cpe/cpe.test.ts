@@ -21,9 +21,6 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
   let api: CpeClient;
   const events: BusEvent[] = [];
 
-  async function status(): Promise<Record<string, unknown>> {
-    return api.call('deployable_status', { name: NAME });
-  }
   before(async () => {
     cpe = await CpeProcess.create();
     await cpe.start();
@@ -39,18 +36,8 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
     await cpe.stop();
   });
 
-  async function waitReady(generation = 1): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + 30_000;
-    let last: Record<string, unknown> = {};
-    while (Date.now() < deadline) {
-      last = await status();
-      if (last.dpe_ready === true && last.dpe_generation === generation && last.dpe_pid)
-        return last;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(
-      `the DPE was not ready on generation ${generation}: ${JSON.stringify(last)}\n${cpe.output}`,
-    );
+  function waitReady(generation = 1, notPid?: number): Promise<Record<string, unknown>> {
+    return api.waitReady(NAME, generation, { notPid, context: () => cpe.output });
   }
 
   it('creates a deployable, once, and its DPE fetches the config and reports ready', async () => {
@@ -100,12 +87,7 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
     );
     const exited = events.find((e) => e.name === 'dpe_exited')!;
     assert.match(exited.values.detail as string, /signal KILL/);
-    let after = before;
-    const deadline = Date.now() + 30_000;
-    while (after === before && Date.now() < deadline) {
-      after = Number((await waitReady(1)).dpe_pid);
-      if (after === before) await new Promise((r) => setTimeout(r, 100));
-    }
+    const after = Number((await waitReady(1, before)).dpe_pid);
     assert.notEqual(after, before);
     assert.ok(alive(after));
   });

@@ -104,6 +104,13 @@ export class CpeProcess {
   }
 }
 
+export interface WaitOptions {
+  readonly notPid?: number;
+  readonly timeoutMs?: number;
+  /** What to add to the error when it times out (logs). */
+  readonly context?: () => string | Promise<string>;
+}
+
 export class CpeClient {
   readonly bus: Bus;
   readonly client: MethodClient;
@@ -122,6 +129,33 @@ export class CpeClient {
 
   call(method: string, args: QmfMap = {}): Promise<QmfMap> {
     return this.client.call({ address: 'cpe', object: 'cpe' }, method, args);
+  }
+
+  /**
+   * The deployable's status once its DPE reports ready on `generation`
+   * (and, given `notPid`, is another process than that one).
+   */
+  async waitReady(
+    name: string,
+    generation: number,
+    { notPid, timeoutMs = 30_000, context = () => '' }: WaitOptions = {},
+  ): Promise<QmfMap> {
+    const deadline = Date.now() + timeoutMs;
+    let last: QmfMap = {};
+    while (Date.now() < deadline) {
+      last = await this.call('deployable_status', { name });
+      if (
+        last.dpe_ready === true &&
+        last.dpe_generation === generation &&
+        last.dpe_pid &&
+        last.dpe_pid !== notPid
+      )
+        return last;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(
+      `the DPE of ${name} was not ready on generation ${generation}: ${JSON.stringify(last)}\n${await context()}`,
+    );
   }
 
   async close(): Promise<void> {

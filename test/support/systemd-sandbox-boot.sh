@@ -1,0 +1,33 @@
+#!/bin/bash
+# ../shared/recipes/systemd-sandbox-boot.sh (its README says why each of its
+# lines is there) with two additions for our tests, marked "added".
+# Runs as PID 1 of fresh pid/mount/uts/ipc/net namespaces: private /run, /tmp, /var/tmp,
+# host-touching early-boot units masked, then systemd with a minimal target.
+set -e
+# added: the project must stay visible to the units when it lives under a directory
+# that gets a private tmpfs below (a CI clone in /tmp): bound aside, moved back after.
+keep=${SANDBOX_KEEP:-}
+case "$keep" in /tmp/* | /var/tmp/* | /run/*) mount --bind "$keep" /mnt ;; *) keep= ;; esac
+for d in /run /tmp /var/tmp; do mount -t tmpfs tmpfs "$d"; done
+if [ -n "$keep" ]; then mkdir -p "$keep" && mount --move /mnt "$keep"; fi
+# added: a private /var/lib, so that the CPE's StateDirectory=cpe, DynamicUser's
+# /var/lib/private and any state systemd keeps never land on the host (and the
+# host's databases and brokers keep their data directories to themselves).
+mount -t tmpfs -o mode=0755 tmpfs /var/lib
+mkdir -p /run/lock /run/systemd/system
+for u in systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service systemd-tmpfiles-clean.timer \
+         systemd-sysctl.service systemd-remount-fs.service systemd-sysusers.service systemd-modules-load.service \
+         systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-journal-flush.service \
+         systemd-update-utmp.service systemd-random-seed.service systemd-hwdb-update.service \
+         systemd-journal-catalog-update.service ldconfig.service; do
+  ln -sf /dev/null /run/systemd/system/$u
+done
+cat > /run/systemd/system/cpe-test.target <<'T'
+[Unit]
+Description=Minimal target for tests
+Wants=dbus.socket dbus.service
+After=dbus.socket
+AllowIsolate=yes
+T
+ip link set lo up 2>/dev/null || true
+exec /lib/systemd/systemd --system --unit=cpe-test.target --log-target=console
