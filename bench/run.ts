@@ -3,6 +3,7 @@
  * Each prints a table and merges its figures into bench/results.json.
  * Benchmarks are not tests: they assert nothing, they measure.
  */
+import { runCpe } from './cpe.js';
 import { runMessaging } from './messaging.js';
 import { runPe } from './pe.js';
 import { mergeResults, printTable, RESULTS, type Figures } from './report.js';
@@ -10,6 +11,7 @@ import { mergeResults, printTable, RESULTS, type Figures } from './report.js';
 const GROUPS: Readonly<Record<string, () => Promise<Figures>>> = {
   pe: runPe,
   messaging: runMessaging,
+  cpe: runCpe,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -2,11 +2,32 @@
 // cpectl: the operators' command line. This file only wires commands together.
 import { runCli } from './run.js';
 import { busPasswordCommand } from './bus-password.js';
+import {
+  createCommand,
+  destroyCommand,
+  listCommand,
+  startCommand,
+  statusCommand,
+  stopCommand,
+  updateCommand,
+} from './deployable.js';
 import { showCommand } from './show.js';
 import { simulateCommand } from './simulate.js';
 import { validateCommand } from './validate.js';
 
-const commands = [validateCommand, showCommand, simulateCommand, busPasswordCommand];
+const commands = [
+  validateCommand,
+  showCommand,
+  simulateCommand,
+  createCommand,
+  updateCommand,
+  destroyCommand,
+  listCommand,
+  statusCommand,
+  startCommand,
+  stopCommand,
+  busPasswordCommand,
+];
 
 // `cpectl show … | head`: a reader that went away is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {

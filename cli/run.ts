@@ -1,4 +1,4 @@
-import { errorMessage } from '../lib/errors.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
 import { EXIT, UsageError, writeLine, type Command, type Io } from './command.js';
 
 /** Dispatches `cpectl COMMAND ARGS…` to one of `commands`. */
@@ -29,7 +29,8 @@ export async function runCli(
       writeLine(io.stderr, `cpectl ${command.name}: ${err.message}\n\n${command.usage}`);
       return EXIT.usage;
     }
-    writeLine(io.stderr, `cpectl ${command.name}: ${errorMessage(err)}`);
+    const code = err instanceof CpeError ? ` [${err.code}]` : '';
+    writeLine(io.stderr, `cpectl ${command.name}: ${errorMessage(err)}${code}`);
     return EXIT.failed;
   }
 }

@@ -3,7 +3,8 @@
  * requests queue up and run one at a time. A request that overruns its
  * timeout terminates the worker (a runaway parse cannot hang the caller);
  * the next request starts a fresh one. The worker does not keep the
- * process alive.
+ * process alive, and goes away after a while without requests: it holds
+ * some 20 MB that a daemon validating now and then should not keep.
  */
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -35,8 +36,12 @@ export class Xmllint {
   #queue: Pending[] = [];
   #current: { pending: Pending; timer: NodeJS.Timeout } | undefined;
   #nextId = 1;
+  #idle: NodeJS.Timeout | undefined;
 
-  constructor(private readonly maxMemoryBytes = 256 * 1024 * 1024) {}
+  constructor(
+    private readonly maxMemoryBytes = 256 * 1024 * 1024,
+    private readonly idleMs = 30_000,
+  ) {}
 
   /** `xmllint --schema SCHEMA --noout DOC`, with every file in an in-memory file system. */
   validate(
@@ -62,6 +67,7 @@ export class Xmllint {
 
   /** Stops the worker; queued requests fail. */
   async close(): Promise<void> {
+    clearTimeout(this.#idle);
     const worker = this.#worker;
     this.#worker = undefined;
     for (const p of this.#queue.splice(0)) p.reject(new Error('validator closed'));
@@ -70,7 +76,15 @@ export class Xmllint {
   }
 
   #pump(): void {
-    if (this.#current || this.#queue.length === 0) return;
+    clearTimeout(this.#idle);
+    if (this.#current) return;
+    if (this.#queue.length === 0) {
+      if (this.#worker) {
+        this.#idle = setTimeout(() => this.#restart(), this.idleMs);
+        this.#idle.unref();
+      }
+      return;
+    }
     const pending = this.#queue.shift()!;
     const worker = this.#ensureWorker();
     const timer = setTimeout(() => {

@@ -32,10 +32,12 @@ export class CpeProcess {
   constructor(
     readonly stateDir: string,
     readonly port: number,
+    /** Runs dist/cpe/main.js (and so the compiled DPE) instead of the sources under tsx. */
+    readonly compiled = false,
   ) {}
 
-  static async create(): Promise<CpeProcess> {
-    return new CpeProcess(mkdtempSync(join(tmpdir(), 'cpe-state-')), await freePort());
+  static async create(compiled = false): Promise<CpeProcess> {
+    return new CpeProcess(mkdtempSync(join(tmpdir(), 'cpe-state-')), await freePort(), compiled);
   }
 
   get url(): string {
@@ -52,12 +54,13 @@ export class CpeProcess {
   /** Starts it; resolves when it logs "ready". */
   async start(): Promise<void> {
     const root = packageRoot();
+    const main = this.compiled
+      ? [join(root, 'dist', 'cpe', 'main.js')]
+      : ['--import', 'tsx', join(root, 'cpe', 'main.ts')];
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        join(root, 'cpe', 'main.ts'),
+        ...main,
         '--supervisor',
         'process',
         '--state-dir',

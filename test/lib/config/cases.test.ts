@@ -117,3 +117,35 @@ describe('deployable config corpus', () => {
     });
   }
 });
+
+describe('trusted parsing (configs the CPE validated and stored, as its DPEs read them)', () => {
+  const valid = names.filter(
+    (n) =>
+      (JSON.parse(readFileSync(join(dir, `${n}.json`), 'utf8')) as Expected).errors.length === 0,
+  );
+
+  it('gives the same model as full parsing for every valid case', async () => {
+    assert.ok(valid.length > 5);
+    for (const name of valid) {
+      const bytes = readFileSync(join(dir, `${name}.xml`));
+      const full = await parseDeployableConfig(bytes);
+      const trusted = await parseDeployableConfig(bytes, { trusted: true });
+      assert.ok(full.ok && trusted.ok, name);
+      assert.deepEqual(trusted.config, full.config, name);
+    }
+  });
+
+  it('still refuses bad bytes, declarations and semantic errors, and never throws', async () => {
+    for (const name of [
+      'refuse-invalid-utf8',
+      'refuse-billion-laughs',
+      'refuse-dependency-cycle',
+      'refuse-deep-nesting',
+    ]) {
+      const result = await parseDeployableConfig(readFileSync(join(dir, `${name}.xml`)), {
+        trusted: true,
+      });
+      assert.equal(result.ok, false, name);
+    }
+  });
+});

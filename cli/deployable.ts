@@ -1,0 +1,232 @@
+/**
+ * cpectl's deployable commands: the CPE's management API (schemas/cpe-api.md)
+ * from the command line. Configs are checked here first, so that a typo is
+ * shown with its line before anything is sent.
+ */
+import { createReadStream } from 'node:fs';
+import type { QmfMap } from '../lib/bus/qmf.js';
+import { formatIssue, IssueList, parseDeployableConfig } from '../lib/config/index.js';
+import { CpeError } from '../lib/errors.js';
+import { decodeConfig } from '../lib/config/source.js';
+import { EXIT, UsageError, parseCommandArgs, readBounded, writeLine, type Io } from './command.js';
+import type { Command } from './command.js';
+import { CONFIG_OPTIONS, maxBytesOption } from './config-input.js';
+import { REMOTE_HELP, remoteOptions, withCpe, type Remote } from './remote.js';
+
+/** What a remote command does once its arguments are checked: the call, or an exit status. */
+type Prepared = ((remote: Remote) => Promise<number>) | number;
+
+/**
+ * A command that talks to the CPE. `prepare` checks its own arguments (and
+ * a config) before anything connects, so a typo needs no CPE to be told.
+ */
+function remoteCommand(
+  name: string,
+  summary: string,
+  usage: string,
+  prepare: (args: readonly string[], io: Io) => Prepared | Promise<Prepared>,
+): Command {
+  return {
+    name,
+    summary,
+    usage: `${usage}\n\n${REMOTE_HELP}`,
+    async run(args, io) {
+      const options = remoteOptions(args);
+      const action = await prepare(options.rest, io);
+      return typeof action === 'number' ? action : withCpe(options, action);
+    },
+  };
+}
+
+function onePositional(args: readonly string[], what: string, json = false) {
+  const { values, positionals } = parseCommandArgs(args, {
+    ...(json ? { json: { type: 'boolean' as const, default: false } } : {}),
+  });
+  if (positionals.length !== 1) throw new UsageError(`needs exactly one ${what}`);
+  return { value: positionals[0]!, json: values.json === true };
+}
+
+/** Reads, checks and decodes a config; prints its problems and returns null when refused. */
+async function configText(
+  args: readonly string[],
+  io: Io,
+): Promise<{ name: string; text: string } | null> {
+  const { values, positionals } = parseCommandArgs(args, { ...CONFIG_OPTIONS });
+  if (positionals.length !== 1) throw new UsageError('needs exactly one FILE ("-" for stdin)');
+  const file = positionals[0]!;
+  const label = file === '-' ? '<stdin>' : file;
+  const maxBytes = maxBytesOption(values['max-size']);
+  // One byte past the limit is enough to refuse without reading a flood.
+  const bytes = await readBounded(
+    file === '-' ? io.stdin : createReadStream(file),
+    maxBytes + 1,
+  ).catch((err: NodeJS.ErrnoException) => {
+    throw new CpeError('UNREADABLE', `cannot read ${file}: ${err.code ?? err.message}`);
+  });
+  const result = await parseDeployableConfig(bytes, { file: label, maxBytes });
+  for (const issue of result.ok ? result.warnings : result.issues)
+    writeLine(io.stderr, formatIssue(issue));
+  if (!result.ok) return null;
+  // What the CPE stores: the text as checked (a declared encoding becomes UTF-8).
+  const text = decodeConfig(bytes, maxBytes, new IssueList(label));
+  return text === null ? null : { name: result.config.name, text };
+}
+
+/** A value from a reply, for people: dates as ISO 8601, maps and lists as JSON. */
+function show(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function printMap(io: Io, map: QmfMap): void {
+  const width = Math.max(...Object.keys(map).map((k) => k.length));
+  for (const [k, v] of Object.entries(map)) writeLine(io.stdout, `${k.padEnd(width)}  ${show(v)}`);
+}
+
+const createOrUpdate = (verb: 'create' | 'update'): Command =>
+  remoteCommand(
+    verb,
+    verb === 'create'
+      ? 'create a deployable from its config; the CPE starts its DPE'
+      : "replace a deployable's config; its running DPE picks it up",
+    `usage: cpectl ${verb} [--max-size BYTES] FILE
+
+${
+  verb === 'create'
+    ? `Sends the config (XML; "-" reads standard input) to the CPE, which stores it
+and starts the deployable's DPE. The name is the config's. A repeated create
+with the same config changes nothing; with another config it is refused
+(use update).`
+    : `Sends the new config to the CPE, which stores it as the next generation and
+tells the running DPE to fetch it. The same config again changes nothing.`
+}
+The config is checked here first; its problems are printed as cpectl
+validate prints them, and nothing is sent.
+
+Exit status: 0 done (or nothing to do), 1 refused or unreachable, 2 usage error.`,
+    async (args, io) => {
+      const config = await configText(args, io);
+      if (config === null) return EXIT.failed;
+      return async (remote) => {
+        const r = await remote.call(`deployable_${verb}`, {
+          name: config.name,
+          config: config.text,
+        });
+        const did = verb === 'create' ? r.created : r.changed;
+        writeLine(
+          io.stdout,
+          did
+            ? `${show(r.name)}: ${verb}d, generation ${show(r.generation)}`
+            : `${show(r.name)}: unchanged (generation ${show(r.generation)})`,
+        );
+        return EXIT.ok;
+      };
+    },
+  );
+
+export const createCommand = createOrUpdate('create');
+export const updateCommand = createOrUpdate('update');
+
+export const destroyCommand = remoteCommand(
+  'destroy',
+  'destroy a deployable: its DPE is stopped, its config forgotten',
+  `usage: cpectl destroy NAME
+
+Answers once the deployable's DPE has stopped. Destroying a deployable that
+does not exist is not an error (it says so).`,
+  (args, io) => {
+    const { value: name } = onePositional(args, 'NAME');
+    return async (remote) => {
+      const r = await remote.call('deployable_destroy', { name });
+      writeLine(io.stdout, `${name}: ${r.destroyed ? 'destroyed' : 'no such deployable'}`);
+      return EXIT.ok;
+    };
+  },
+);
+
+export const listCommand = remoteCommand(
+  'list',
+  'list the deployables the CPE keeps',
+  `usage: cpectl list [--json]
+
+One line per deployable: NAME, UUID, DESIRED (running or stopped), GENERATION.`,
+  (args, io) => {
+    const { values, positionals } = parseCommandArgs(args, {
+      json: { type: 'boolean', default: false },
+    });
+    if (positionals.length > 0) throw new UsageError('list takes no arguments');
+    return async (remote) => {
+      const { deployables } = (await remote.call('deployable_list')) as {
+        deployables: { name: string; uuid: string; desired: string; generation: number }[];
+      };
+      if (values.json) {
+        writeLine(io.stdout, JSON.stringify(deployables, null, 2));
+        return EXIT.ok;
+      }
+      const rows = [
+        ['NAME', 'UUID', 'DESIRED', 'GENERATION'],
+        ...deployables.map((d) => [d.name, d.uuid, d.desired, String(d.generation)]),
+      ];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows)
+        writeLine(
+          io.stdout,
+          r
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd(),
+        );
+      return EXIT.ok;
+    };
+  },
+);
+
+export const statusCommand = remoteCommand(
+  'status',
+  "show a deployable's desired state and its DPE's",
+  `usage: cpectl status [--json] NAME
+
+Shows the stored generation and desired state, which supervisor runs the DPE,
+its state and pid, and whether it is ready: running the stored generation and
+beating. Exit status 0 when the DPE is ready or the deployable is stopped, 1
+otherwise (so scripts can wait on it).`,
+  (args, io) => {
+    const { value: name, json } = onePositional(args, 'NAME', true);
+    return async (remote) => {
+      const s = await remote.call('deployable_status', { name });
+      if (json) writeLine(io.stdout, JSON.stringify(s, null, 2));
+      else printMap(io, s);
+      return s.dpe_ready === true || s.desired === 'stopped' ? EXIT.ok : EXIT.failed;
+    };
+  },
+);
+
+/** The original API's start and stop, which name the deployable by name and uuid. */
+const startOrStop = (verb: 'start' | 'stop'): Command =>
+  remoteCommand(
+    verb,
+    verb === 'start'
+      ? 'set a stopped deployable running again'
+      : 'stop a deployable (its DPE stops; its config is kept)',
+    `usage: cpectl ${verb} NAME
+
+${verb === 'start' ? 'Sets' : 'Stops'} the deployable ${verb === 'start' ? 'running: the CPE starts its DPE' : 'and its DPE; cpectl start sets it running again'}.
+Answers once the DPE has ${verb === 'start' ? 'been started' : 'stopped'}.`,
+    (args, io) => {
+      const { value: name } = onePositional(args, 'NAME');
+      return async (remote) => {
+        const { uuid } = await remote.call('deployable_status', { name });
+        const r = await remote.call(`deployable_${verb}`, { name, uuid: show(uuid) });
+        if (r.rc !== 0) {
+          writeLine(io.stderr, `cpectl ${verb}: ${name}: rc ${show(r.rc)} ${show(r.reason ?? '')}`);
+          return EXIT.failed;
+        }
+        writeLine(io.stdout, `${name}: ${verb === 'start' ? 'running' : 'stopped'}`);
+        return EXIT.ok;
+      };
+    },
+  );
+
+export const startCommand = startOrStop('start');
+export const stopCommand = startOrStop('stop');

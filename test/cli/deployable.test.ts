@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createCommand,
+  destroyCommand,
+  listCommand,
+  startCommand,
+  statusCommand,
+  stopCommand,
+  updateCommand,
+} from '../../cli/deployable.js';
+import { packageRoot } from '../../lib/paths.js';
+import { CpeProcess, freePort } from '../support/cpe.js';
+import { runCommands, type CliResult } from '../support/cpectl.js';
+
+const EXAMPLE = join(packageRoot(), 'examples', 'wordpress-ha.xml');
+const COMMANDS = [
+  createCommand,
+  updateCommand,
+  destroyCommand,
+  listCommand,
+  statusCommand,
+  startCommand,
+  stopCommand,
+];
+
+describe('cpectl deployable commands (a real CPE)', function () {
+  this.timeout(120_000);
+  let cpe: CpeProcess;
+  let settings: string;
+
+  /** cpectl CMD … against the test's CPE, with no host settings file in the way. */
+  const cpectl = (args: string[], stdin = ''): Promise<CliResult> => {
+    const [cmd, ...rest] = args;
+    return runCommands(
+      COMMANDS,
+      [cmd!, '--config', settings, '--bus-url', cpe.url, ...rest],
+      stdin,
+    );
+  };
+
+  async function until(args: string[], ok: (r: CliResult) => boolean): Promise<CliResult> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await cpectl(args);
+      if (ok(r) || Date.now() > deadline) return r;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+
+  before(async () => {
+    cpe = await CpeProcess.create();
+    await cpe.start();
+    settings = join(cpe.stateDir, 'settings.json');
+  });
+  after(async () => {
+    await cpectl(['destroy', 'wordpress-ha']).catch(() => undefined);
+    await cpe?.stop();
+  });
+
+  it('creates from a file, once; a refused config is shown here and never sent', async () => {
+    assert.deepEqual(await cpectl(['create', EXAMPLE]), {
+      code: 0,
+      stdout: 'wordpress-ha: created, generation 1\n',
+      stderr: '',
+    });
+    assert.equal(
+      (await cpectl(['create', EXAMPLE])).stdout,
+      'wordpress-ha: unchanged (generation 1)\n',
+    );
+    const bad = join(cpe.stateDir, 'bad.xml');
+    writeFileSync(bad, '<deployable name="x" uuid="u">\n  <assemblies>\n</deployable>\n');
+    const r = await cpectl(['create', bad]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^${bad}:\\d+: .*\\[CONFIG_[A-Z_]+\\]`, 'm'));
+    const list = await cpectl(['list']);
+    assert.equal(list.code, 0);
+    assert.match(
+      list.stdout,
+      /^NAME +UUID +DESIRED +GENERATION\nwordpress-ha +5f0c6d2e-\S+ +running +1\n$/,
+    );
+  });
+
+  it('shows status, exiting 0 once the DPE is ready', async () => {
+    const r = await until(['status', 'wordpress-ha'], (x) => x.code === 0);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^dpe_ready +true$/m);
+    assert.match(r.stdout, /^supervisor +process$/m);
+    const json = JSON.parse((await cpectl(['status', '--json', 'wordpress-ha'])).stdout) as {
+      generation: number;
+    };
+    assert.equal(json.generation, 1);
+  });
+
+  it('stops and starts a deployable by name (the original API, uuid looked up)', async () => {
+    assert.deepEqual(await cpectl(['stop', 'wordpress-ha']), {
+      code: 0,
+      stdout: 'wordpress-ha: stopped\n',
+      stderr: '',
+    });
+    const stopped = await cpectl(['status', 'wordpress-ha']);
+    assert.equal(stopped.code, 0, 'a stopped deployable is where it should be');
+    assert.match(stopped.stdout, /^desired +stopped$/m);
+    assert.match(stopped.stdout, /^dpe_state +inactive$/m);
+    assert.equal((await cpectl(['start', 'wordpress-ha'])).stdout, 'wordpress-ha: running\n');
+    const r = await until(['status', 'wordpress-ha'], (x) => x.code === 0);
+    assert.match(r.stdout, /^dpe_ready +true$/m);
+  });
+
+  it('updates from standard input', async () => {
+    const changed = readFileSync(EXAMPLE, 'utf8').replace(
+      '</deployable>',
+      '<!-- 2 --></deployable>',
+    );
+    const r = await cpectl(['update', '-'], changed);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^wordpress-ha: updated, generation \d+\n$/);
+  });
+
+  it('destroys, and says when there was nothing to destroy', async () => {
+    assert.equal((await cpectl(['destroy', 'wordpress-ha'])).stdout, 'wordpress-ha: destroyed\n');
+    assert.equal(
+      (await cpectl(['destroy', 'wordpress-ha'])).stdout,
+      'wordpress-ha: no such deployable\n',
+    );
+    const r = await cpectl(['status', 'wordpress-ha']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /^cpectl status: no deployable named "wordpress-ha" \[UNKNOWN_DEPLOYABLE\]$/m,
+    );
+  });
+
+  it('says clearly when no CPE answers', async () => {
+    const port = await freePort();
+    const r = await runCommands(COMMANDS, [
+      'list',
+      '--config',
+      settings,
+      '--bus-url',
+      `amqp://127.0.0.1:${port}`,
+      '--timeout',
+      '1',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /cannot reach the bus at amqp:\/\/127\.0\.0\.1:\d+ \(is the CPE running\?\) \[BUS_UNREACHABLE\]/,
+    );
+  });
+
+  it('rejects a wrong call before connecting to anything', async () => {
+    const r = await runCommands(COMMANDS, ['destroy', '--bus-url', 'amqp://127.0.0.1:1']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /needs exactly one NAME/);
+    const bad = join(cpe.stateDir, 'bad.xml');
+    const refused = await runCommands(COMMANDS, ['create', bad, '--bus-url', 'amqp://127.0.0.1:1']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /\[CONFIG_[A-Z_]+\]/);
+    assert.doesNotMatch(refused.stderr, /BUS_UNREACHABLE/);
+  });
+});
