@@ -47,7 +47,7 @@ function vmRssMb(status: string): number {
 async function measure(t: Target, suffix: string): Promise<Figures> {
   const ready = new Map<string, () => void>();
   await subscribeEvents(t.api.bus, 'cpe.events', (e) => {
-    if (e.name === 'dpe_ready') ready.get(String(e.values.deployable))?.();
+    if (e.name === 'dpe_ready') ready.get(e.values.deployable as string)?.();
   }).ready;
   const whenReady = (name: string): Promise<void> =>
     new Promise((resolve, reject) => {
