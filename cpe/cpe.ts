@@ -103,9 +103,11 @@ export class Cpe {
       const stopped = c.state === 'failed' || c.state === 'inactive';
       const fields = { deployable: c.name, state: c.state, pid: c.pid ?? null };
       if (stopped) {
+        // failed: it died; inactive: it was stopped, or exited cleanly.
+        const severity = c.state === 'failed' ? 'warn' : 'info';
         this.watch.forget(c.name);
-        log.warn('DPE stopped', { ...fields, detail: c.detail ?? '' });
-        this.api.event('dpe_exited', 'warn', { ...fields, detail: c.detail ?? null });
+        log[severity]('DPE stopped', { ...fields, detail: c.detail ?? '' });
+        this.api.event('dpe_exited', severity, { ...fields, detail: c.detail ?? null });
       } else if (c.state === 'active') {
         this.api.event('dpe_started', 'info', { ...fields, detail: null });
       } else if (c.detail) {
