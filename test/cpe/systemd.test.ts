@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import type { BusEvent } from '../../lib/bus/qmf.js';
@@ -57,6 +57,10 @@ describe('the CPE under real systemd (sandbox)', function () {
         : undefined;
     });
   }
+
+  // What the sandbox must never touch on the host (it shares the host's /etc).
+  const HOST_PATHS = ['/etc/cpe', '/var/lib/cpe', '/var/lib/private/cpe'];
+  const hostBefore = HOST_PATHS.map((p) => existsSync(p));
 
   before(async function () {
     const why = sandboxUnavailable();
@@ -187,5 +191,12 @@ describe('the CPE under real systemd (sandbox)', function () {
     );
     assert.deepEqual(await systemd.listUnits(['dpe@*.service']), []);
     assert.deepEqual(await api.call('deployable_list'), { deployables: [] });
+  });
+
+  it('leaves nothing on the host', () => {
+    assert.deepEqual(
+      HOST_PATHS.map((p) => existsSync(p)),
+      hostBefore,
+    );
   });
 });

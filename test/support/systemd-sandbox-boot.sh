@@ -4,12 +4,13 @@
 # Runs as PID 1 of fresh pid/mount/uts/ipc/net namespaces: private /run, /tmp, /var/tmp,
 # host-touching early-boot units masked, then systemd with a minimal target.
 set -e
-# added: the project must stay visible to the units when it lives under a directory
-# that gets a private tmpfs below (a CI clone in /tmp): bound aside, moved back after.
+# added: the project, wherever it is (a CI clone in /tmp gets hidden by the tmpfs
+# below, and by the units' PrivateTmp and ProtectHome), is shown to the units
+# at /run/cpe-test/project: bound aside first, moved there after.
 keep=${SANDBOX_KEEP:-}
-case "$keep" in /tmp/* | /var/tmp/* | /run/*) mount --bind "$keep" /mnt ;; *) keep= ;; esac
+if [ -n "$keep" ]; then mount --bind "$keep" /mnt; fi
 for d in /run /tmp /var/tmp; do mount -t tmpfs tmpfs "$d"; done
-if [ -n "$keep" ]; then mkdir -p "$keep" && mount --move /mnt "$keep"; fi
+if [ -n "$keep" ]; then mkdir -p /run/cpe-test/project && mount --move /mnt /run/cpe-test/project; fi
 # added: a private /var/lib, so that the CPE's StateDirectory=cpe, DynamicUser's
 # /var/lib/private and any state systemd keeps never land on the host (and the
 # host's databases and brokers keep their data directories to themselves).

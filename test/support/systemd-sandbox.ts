@@ -23,6 +23,8 @@ const run = promisify(execFile);
 const SYSTEMD = '/lib/systemd/systemd';
 /** Where the wrappers for the compiled commands go, inside the sandbox. */
 const BIN = '/run/cpe-test/bin';
+/** Where the boot script shows this package to the units, wherever it is on the host. */
+const PROJECT = '/run/cpe-test/project';
 
 /** Why real systemd cannot run here, or undefined when it can. */
 export function sandboxUnavailable(): string | undefined {
@@ -124,7 +126,6 @@ export class SystemdSandbox {
    * with the compiled commands behind them, and reloads systemd.
    */
   async installUnits(settings: Record<string, unknown> = {}): Promise<void> {
-    const root = packageRoot();
     mkdirSync(this.path(BIN), { recursive: true });
     for (const [cmd, main] of [
       ['cpe', 'cpe'],
@@ -134,23 +135,19 @@ export class SystemdSandbox {
       const file = this.path(`${BIN}/${cmd}`);
       writeFileSync(
         file,
-        `#!/bin/sh\nexec ${process.execPath} ${join(root, 'dist', main, 'main.js')} "$@"\n`,
+        `#!/bin/sh\nexec ${process.execPath} ${PROJECT}/dist/${main}/main.js "$@"\n`,
         { mode: 0o755 },
       );
     }
-    mkdirSync(this.path('/etc/cpe'), { recursive: true });
-    await this.exec([
-      'sh',
-      join(root, 'scripts', 'install-systemd.sh'),
-      BIN,
-      '/run/systemd/system',
-    ]);
-    // The host's /etc/cpe/cpe.json must not leak in: a settings file of the test's own.
+    await this.exec(['sh', `${PROJECT}/scripts/install-systemd.sh`, BIN, '/run/systemd/system']);
+    // The sandbox shares the host's /etc: the host's /etc/cpe/cpe.json must not leak
+    // in, and ConfigurationDirectory= must not create /etc/cpe on the host. The test's
+    // own settings file instead.
     await this.exec(['mkdir', '-p', '/run/systemd/system/cpe.service.d']);
     writeFileSync(this.path('/run/cpe-test/cpe.json'), `${JSON.stringify(settings)}\n`);
     writeFileSync(
       this.path('/run/systemd/system/cpe.service.d/test.conf'),
-      '[Service]\nEnvironment=CPE_CONFIG=/run/cpe-test/cpe.json\n',
+      '[Service]\nConfigurationDirectory=\nEnvironment=CPE_CONFIG=/run/cpe-test/cpe.json\n',
     );
     await this.systemctl('daemon-reload');
   }
