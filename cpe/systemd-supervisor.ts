@@ -166,6 +166,7 @@ export class SystemdSupervisor implements DpeSupervisor {
     }
     return names;
   }
+
   onChange(listener: (change: DpeChange) => void): void {
     this.#listeners.push(listener);
   }

@@ -112,9 +112,10 @@ export class Dpe {
         if (generation === this.#generation) return;
         const { config } = await loadDeployableConfig(
           typeof reply.config === 'string' ? reply.config : '',
-          // The CPE validated this text against the schema before storing it, and
-          // anyone who could answer in its place could as well create deployables.
-          // The schema pass would cost every DPE some 20 MB and 150 ms at start.
+          // No second schema pass: the CPE validated this text before storing it,
+          // and the pass would cost every DPE some 20 MB and 150 ms at start. The
+          // bus is the trust boundary here (a client that can answer as the CPE can
+          // also drive its API); decoding, declarations and semantics are still checked.
           { file: `${this.#o.name}.xml`, trusted: true },
         );
         this.#config = config;
