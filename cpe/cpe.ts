@@ -32,6 +32,8 @@ export interface CpeOptions {
   readonly bus: () => Bus;
   readonly restartPolicy?: RestartPolicy;
   readonly resyncMs?: number;
+  /** Something the CPE cannot go on without is gone (the system bus): start over. */
+  readonly onFatal?: (err: Error) => void;
 }
 
 /** This package's DPE: compiled when we run compiled, the sources under tsx otherwise. */
@@ -46,6 +48,7 @@ async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
   if (o.supervisor !== 'process') {
     try {
       const manager = await SystemdManager.connect(o.log);
+      manager.onLost((err) => o.onFatal?.(err));
       return await SystemdSupervisor.create(manager, o.log);
     } catch (err) {
       if (o.supervisor === 'systemd') throw err;

@@ -34,6 +34,13 @@ const cpe = new Cpe({
       }
     : undefined,
   bus: () => busFrom(s, 'cpe', log.child({ part: 'bus' })),
+  onFatal: (err) => {
+    // Unit state seen while away is lost: start over, as systemd restarts us
+    // (Restart=on-failure); the DPEs keep running and are adopted.
+    log.error('exiting to start over (DPEs keep running)', { error: errorMessage(err) });
+    notifier.status(`exiting: ${errorMessage(err)}`);
+    process.exit(1);
+  },
 });
 handleSignals('cpe', CPE_SETTINGS, ctx, { stop: () => cpe.stop() });
 try {

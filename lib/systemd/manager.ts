@@ -106,15 +106,37 @@ export class SystemdManager implements UnitManager {
   /** JobRemoved can overtake the reply that names the job: remember recent results. */
   readonly #finished = new Map<string, string>();
   readonly #listeners: PropertiesListener[] = [];
+  readonly #lostListeners: ((err: Error) => void)[] = [];
   #closed = false;
+  #lost = false;
 
   private constructor(bus: MessageBus, log: Logger) {
     this.#bus = bus;
     this.#log = log;
     bus.on('message', (msg: Message) => this.#onMessage(msg));
-    (bus as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
-      if (!this.#closed) log.error('system D-Bus connection failed', { error: err.message });
-    });
+    (bus as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.#connectionLost(err));
+    // The stream's end is told on the connection only (the bus daemon went away).
+    (bus as unknown as { _connection: NodeJS.EventEmitter })._connection.on('end', () =>
+      this.#connectionLost(new SystemdError('DBUS_LOST', 'the system bus connection ended')),
+    );
+  }
+
+  /**
+   * Called once if the connection to the bus is lost: signals missed while
+   * away cannot be had again, so the owner should start over (the CPE exits
+   * and systemd restarts it; it adopts its DPEs, which keep running).
+   */
+  onLost(listener: (err: Error) => void): void {
+    this.#lostListeners.push(listener);
+  }
+
+  #connectionLost(err: Error): void {
+    if (this.#closed || this.#lost) return;
+    this.#lost = true;
+    this.#log.error('system D-Bus connection lost', { error: err.message });
+    for (const resolve of this.#jobs.values()) resolve('lost');
+    this.#jobs.clear();
+    for (const l of this.#lostListeners) l(err);
   }
 
   /**

@@ -150,6 +150,24 @@ describe('the CPE under real systemd (sandbox)', function () {
     assert.equal(d.nRestarts, restarts);
   });
 
+  it('when the system bus goes away, the CPE starts over and keeps the DPE', async () => {
+    const dpe = Number((await waitReady(2)).dpe_pid);
+    const cpe = await cpePid();
+    systemd.close();
+    await sandbox!.systemctl('kill', '--signal=KILL', 'dbus.service');
+    // The test's own connection went too; the socket activates a new bus daemon.
+    systemd = await poll(30_000, () =>
+      SystemdManager.connect(silentLogger(), sandbox!.busAddress).catch(() => undefined),
+    );
+    await cpePid(cpe);
+    await api.bus.whenUp(30_000);
+    assert.equal((await waitReady(2)).dpe_pid, dpe);
+    assert.equal((await details(UNIT))?.mainPid, dpe);
+    const journal = await sandbox!.journal('cpe.service', 2000);
+    assert.match(journal, /system D-Bus connection lost/);
+    assert.match(journal, /exiting to start over/);
+  });
+
   it('destroys: the unit is gone when the call answers', async () => {
     await waitReady(2);
     assert.deepEqual(await api.call('deployable_destroy', { name: NAME }), {
