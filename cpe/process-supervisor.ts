@@ -4,16 +4,20 @@
  * running; a pidfile per DPE (pid + kernel start time, so a recycled pid is
  * never taken for ours) lets a restarted CPE adopt them instead of starting
  * a second copy. Adopted DPEs are not our children: their exit is noticed
- * by polling.
+ * by polling. Each DPE writes to RUNDIR/NAME.log, rotated copy-and-truncate
+ * (the DPE's descriptor appends, so it carries on at the start) to NAME.log.1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
+  closeSync,
+  copyFileSync,
   mkdirSync,
   openSync,
-  closeSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +34,8 @@ export interface ProcessSupervisorOptions {
   readonly log: Logger;
   readonly stopTimeoutMs?: number;
   readonly pollMs?: number;
+  /** A DPE's log is rotated past this size (default 10 MiB); one old log is kept. */
+  readonly logMaxBytes?: number;
 }
 
 interface Tracked {
@@ -71,7 +77,10 @@ export class ProcessSupervisor implements DpeSupervisor {
     this.#o = options;
     mkdirSync(options.runDir, { recursive: true, mode: 0o750 });
     this.#adopt();
-    this.#poll = setInterval(() => this.#checkAdopted(), options.pollMs ?? 1000);
+    this.#poll = setInterval(() => {
+      this.#checkAdopted();
+      this.#rotateLogs();
+    }, options.pollMs ?? 1000);
     this.#poll.unref();
   }
 
@@ -108,12 +117,31 @@ export class ProcessSupervisor implements DpeSupervisor {
     }
   }
 
+  #rotateLogs(): void {
+    const max = this.#o.logMaxBytes ?? 10 * 1024 * 1024;
+    for (const name of this.#tracked.keys()) {
+      const file = join(this.#o.runDir, `${name}.log`);
+      try {
+        if (statSync(file).size <= max) continue;
+        copyFileSync(file, `${file}.1`);
+        truncateSync(file, 0); // lines written between the copy and this are lost, as with logrotate's copytruncate
+      } catch (err) {
+        this.#o.log.warn('cannot rotate a DPE log', {
+          deployable: name,
+          error: (err as Error).message,
+        });
+      }
+    }
+  }
+
   #exited(name: string, t: Tracked, detail: string): void {
     if (this.#tracked.get(name) !== t) return;
     this.#tracked.delete(name);
     rmSync(this.#pidfile(name), { force: true });
     const state: DpeState = t.state === 'deactivating' ? 'inactive' : 'failed';
-    this.#last.set(name, state);
+    // Only failures are remembered: inactive is what an unknown name reads anyway.
+    if (state === 'failed') this.#last.set(name, state);
+    else this.#last.delete(name);
     this.#emit({ name, state, detail, pid: t.pid });
   }
 
@@ -157,14 +185,23 @@ export class ProcessSupervisor implements DpeSupervisor {
     const t = this.#tracked.get(name);
     if (!t) return;
     t.state = 'deactivating';
-    const gone = new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (!this.#tracked.has(name) || this.#tracked.get(name) !== t) {
-          clearInterval(check);
-          resolve();
-        } else if (!t.child) this.#checkAdopted();
-      }, 25);
-    });
+    // Our child says when it is gone (after #exited, whose listener came first);
+    // an adopted DPE is not our child, so its end is polled for.
+    const child = t.child;
+    const gone = child
+      ? new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) resolve();
+          else child.once('exit', () => resolve());
+        })
+      : new Promise<void>((resolve) => {
+          const check = setInterval(() => {
+            this.#checkAdopted();
+            if (this.#tracked.get(name) !== t) {
+              clearInterval(check);
+              resolve();
+            }
+          }, 25);
+        });
     signal(t.pid, 'SIGTERM');
     const timer = setTimeout(() => signal(t.pid, 'SIGKILL'), this.#o.stopTimeoutMs ?? 10_000);
     await gone;

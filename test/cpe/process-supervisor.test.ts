@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProcessSupervisor } from '../../cpe/process-supervisor.js';
+import type { DpeChange } from '../../cpe/supervisor.js';
+import { silentLogger } from '../../lib/log.js';
+import { until } from '../support/bus.js';
+
+/** A stand-in DPE that writes a 1 KiB line every millisecond until SIGTERM ends it. */
+const CHATTY = [
+  process.execPath,
+  '-e',
+  "setInterval(() => console.log('x'.repeat(1023)), 1);",
+  '--', // what follows (--name NAME) is the script's
+];
+
+describe('cpe/process-supervisor (real child processes)', function () {
+  this.timeout(30_000);
+  let supervisor: ProcessSupervisor | undefined;
+  let runDir: string;
+  beforeEach(() => (runDir = mkdtempSync(join(tmpdir(), 'cpe-ps-'))));
+  afterEach(async () => {
+    for (const name of (await supervisor?.running()) ?? []) await supervisor!.stop(name);
+    await supervisor?.close();
+    rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it('rotates a DPE log past its size, keeping one old log, while the DPE writes on', async () => {
+    supervisor = new ProcessSupervisor({
+      command: CHATTY,
+      runDir,
+      env: process.env,
+      log: silentLogger(),
+      pollMs: 50,
+      logMaxBytes: 256 * 1024,
+    });
+    await supervisor.start('chatty');
+    const log = join(runDir, 'chatty.log');
+    await until(() => existsSync(`${log}.1`), 20_000, 'a rotated log');
+    const rotatedSize = statSync(`${log}.1`).size;
+    assert.ok(rotatedSize > 256 * 1024, `rotated at ${rotatedSize} bytes`);
+    // The DPE carries on writing at the start of the truncated file.
+    await until(
+      () => statSync(log).size > 0 && statSync(log).size < rotatedSize,
+      10_000,
+      'new lines',
+    );
+    assert.match(readFileSync(log, 'utf8').slice(0, 2048), /^x+\n/);
+  });
+
+  it('reports a stop it was asked for as inactive (not failed), and forgets it', async () => {
+    supervisor = new ProcessSupervisor({
+      command: CHATTY,
+      runDir,
+      env: process.env,
+      log: silentLogger(),
+    });
+    const changes: DpeChange[] = [];
+    supervisor.onChange((c) => changes.push(c));
+    await supervisor.start('a');
+    await supervisor.stop('a');
+    assert.deepEqual(
+      changes.map((c) => [c.state, c.detail]),
+      [
+        ['active', undefined],
+        ['inactive', 'signal TERM'],
+      ],
+    );
+    assert.equal(supervisor.state('a'), 'inactive');
+    assert.equal(existsSync(join(runDir, 'a.pid')), false);
+  });
+});
