@@ -8,8 +8,15 @@ import type { QmfMap } from '../lib/bus/qmf.js';
 import { formatIssue, IssueList, parseDeployableConfig } from '../lib/config/index.js';
 import { CpeError } from '../lib/errors.js';
 import { decodeConfig } from '../lib/config/source.js';
-import { EXIT, UsageError, parseCommandArgs, readBounded, writeLine, type Io } from './command.js';
-import type { Command } from './command.js';
+import {
+  EXIT,
+  UsageError,
+  parseCommandArgs,
+  readBounded,
+  writeLine,
+  type Command,
+  type Io,
+} from './command.js';
 import { CONFIG_OPTIONS, maxBytesOption } from './config-input.js';
 import { REMOTE_HELP, remoteOptions, withCpe, type Remote } from './remote.js';
 
