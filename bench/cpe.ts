@@ -7,27 +7,20 @@
  * as it runs in production.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { subscribeEvents } from '../lib/bus/events.js';
-import { packageRoot } from '../lib/paths.js';
-import { CpeClient, CpeProcess } from '../test/support/cpe.js';
+import { CpeClient, CpeProcess, exampleAs } from '../test/support/cpe.js';
 import { sandboxUnavailable, SystemdSandbox } from '../test/support/systemd-sandbox.js';
 import { median, percentile, type Figures } from './report.js';
 
-const XML = readFileSync(join(packageRoot(), 'examples', 'wordpress-ha.xml'), 'utf8');
-const NAME = /<deployable[^>]*\sname="([^"]+)"/.exec(XML)![1]!;
 const SAMPLES = 40;
 const BATCH = 100;
 /** Long enough for the CPE's schema validator to go away when idle (30 s). */
 const IDLE_MS = 35_000;
 const SETTLE_MS = 5000;
 
+/** A fixed uuid per deployable, so that runs create the same configs. */
 function config(name: string, i: number): string {
-  const uuid = `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-  return XML.replace(`name="${NAME}"`, `name="${name}"`).replace(
-    /(<deployable[^>]*\suuid=")[^"]+/,
-    `$1${uuid}`,
-  );
+  return exampleAs(name, `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`);
 }
 
 /** A CPE to measure, however it runs. */

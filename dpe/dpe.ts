@@ -1,8 +1,8 @@
 /**
  * The DPE's lifecycle: fetch the deployable's config from the CPE over the
- * bus (retrying until the CPE answers), validate it again, tell the CPE which
- * generation it runs through its heartbeat, and fetch again when told the
- * config changed (SIGHUP from systemd's ReloadUnit or the CPE's supervisor,
+ * bus (retrying until the CPE answers), check and compile it (the CPE did
+ * the schema pass before storing it), tell the CPE which generation it runs
+ * through its heartbeat, and fetch again when told the config changed (SIGHUP from systemd's ReloadUnit or the CPE's supervisor,
  * or the CPE's deployable_config_changed event). Watching assemblies and
  * running the policy engine build on this.
  */

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import type { BusEvent } from '../../lib/bus/qmf.js';
 import { processStartTime } from '../../cpe/process-supervisor.js';
-import { packageRoot } from '../../lib/paths.js';
 import { until } from '../support/bus.js';
-import { CpeClient, CpeProcess } from '../support/cpe.js';
+import { CpeClient, CpeProcess, EXAMPLE_NAME, EXAMPLE_XML } from '../support/cpe.js';
 
-const XML = readFileSync(join(packageRoot(), 'examples', 'wordpress-ha.xml'), 'utf8');
-const NAME = /<deployable[^>]*\sname="([^"]+)"/.exec(XML)![1]!;
+const XML = EXAMPLE_XML;
+const NAME = EXAMPLE_NAME;
 
 function alive(pid: number): boolean {
   return processStartTime(pid) !== undefined;

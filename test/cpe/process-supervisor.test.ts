@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProcessSupervisor } from '../../cpe/process-supervisor.js';
+import { ProcessSupervisor, type ProcessSupervisorOptions } from '../../cpe/process-supervisor.js';
 import type { DpeChange } from '../../cpe/supervisor.js';
 import { silentLogger } from '../../lib/log.js';
 import { until } from '../support/bus.js';
@@ -26,16 +26,20 @@ describe('cpe/process-supervisor (real child processes)', function () {
     rmSync(runDir, { recursive: true, force: true });
   });
 
-  it('rotates a DPE log past its size, keeping one old log, while the DPE writes on', async () => {
+  /** A supervisor of CHATTY stand-ins in this test's run directory. */
+  function supervise(options: Partial<ProcessSupervisorOptions> = {}): ProcessSupervisor {
     supervisor = new ProcessSupervisor({
       command: CHATTY,
       runDir,
       env: process.env,
       log: silentLogger(),
-      pollMs: 50,
-      logMaxBytes: 256 * 1024,
+      ...options,
     });
-    await supervisor.start('chatty');
+    return supervisor;
+  }
+
+  it('rotates a DPE log past its size, keeping one old log, while the DPE writes on', async () => {
+    await supervise({ pollMs: 50, logMaxBytes: 256 * 1024 }).start('chatty');
     const log = join(runDir, 'chatty.log');
     await until(() => existsSync(`${log}.1`), 20_000, 'a rotated log');
     const rotatedSize = statSync(`${log}.1`).size;
@@ -50,16 +54,11 @@ describe('cpe/process-supervisor (real child processes)', function () {
   });
 
   it('reports a stop it was asked for as inactive (not failed), and forgets it', async () => {
-    supervisor = new ProcessSupervisor({
-      command: CHATTY,
-      runDir,
-      env: process.env,
-      log: silentLogger(),
-    });
+    const ps = supervise();
     const changes: DpeChange[] = [];
-    supervisor.onChange((c) => changes.push(c));
-    await supervisor.start('a');
-    await supervisor.stop('a');
+    ps.onChange((c) => changes.push(c));
+    await ps.start('a');
+    await ps.stop('a');
     assert.deepEqual(
       changes.map((c) => [c.state, c.detail]),
       [
@@ -67,7 +66,7 @@ describe('cpe/process-supervisor (real child processes)', function () {
         ['inactive', 'signal TERM'],
       ],
     );
-    assert.equal(supervisor.state('a'), 'inactive');
+    assert.equal(ps.state('a'), 'inactive');
     assert.equal(existsSync(join(runDir, 'a.pid')), false);
   });
 });

@@ -5,31 +5,20 @@
  * D-Bus. Under CI=true it never skips.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import type { BusEvent } from '../../lib/bus/qmf.js';
 import { silentLogger } from '../../lib/log.js';
-import { packageRoot } from '../../lib/paths.js';
 import { templateInstance } from '../../lib/systemd/escape.js';
 import { SystemdManager, type UnitDetails } from '../../lib/systemd/manager.js';
 import { CI, until } from '../support/bus.js';
-import { CpeClient } from '../support/cpe.js';
+import { CpeClient, EXAMPLE_NAME, EXAMPLE_XML, exampleAs } from '../support/cpe.js';
 import { poll, sandboxUnavailable, SystemdSandbox } from '../support/systemd-sandbox.js';
 
-const XML = readFileSync(join(packageRoot(), 'examples', 'wordpress-ha.xml'), 'utf8');
-const NAME = /<deployable[^>]*\sname="([^"]+)"/.exec(XML)![1]!;
+const XML = EXAMPLE_XML;
+const NAME = EXAMPLE_NAME;
 const UNIT = templateInstance('dpe', NAME);
 const ROUTER_PORT = 5673; // the CPE's default, inside the sandbox's own network
-
-/** The same deployable under another name (and uuid). */
-function renamed(name: string): string {
-  return XML.replace(`name="${NAME}"`, `name="${name}"`).replace(
-    /(<deployable[^>]*\suuid=")[^"]+/,
-    `$1${randomUUID()}`,
-  );
-}
 
 describe('the CPE under real systemd (sandbox)', function () {
   this.timeout(180_000);
@@ -194,7 +183,7 @@ describe('the CPE under real systemd (sandbox)', function () {
       Array.from({ length: lanes }, async () => {
         for (let i = next++; i < cycles; i = next++) {
           const name = `cycle-${i}`;
-          await api.call('deployable_create', { name, config: renamed(name) });
+          await api.call('deployable_create', { name, config: exampleAs(name) });
           await api.waitReady(name, 1, { context: logs });
           await api.call('deployable_destroy', { name });
           if (i % 20 === 0) counts.push(await systemd.matchRuleCount(connection));

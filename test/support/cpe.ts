@@ -4,7 +4,8 @@
  * and the process supervisor; plus a client on its bus.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,21 @@ import { MethodClient } from '../../lib/bus/client.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
 import { silentLogger } from '../../lib/log.js';
 import { packageRoot } from '../../lib/paths.js';
+
+/** The example deployable the CPE tests and benchmarks create. */
+export const EXAMPLE_XML = readFileSync(
+  join(packageRoot(), 'examples', 'wordpress-ha.xml'),
+  'utf8',
+);
+export const EXAMPLE_NAME = /<deployable[^>]*\sname="([^"]+)"/.exec(EXAMPLE_XML)![1]!;
+
+/** The example under another name and uuid: as many deployables as a test needs. */
+export function exampleAs(name: string, uuid: string = randomUUID()): string {
+  return EXAMPLE_XML.replace(`name="${EXAMPLE_NAME}"`, `name="${name}"`).replace(
+    /(<deployable[^>]*\suuid=")[^"]+/,
+    `$1${uuid}`,
+  );
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
