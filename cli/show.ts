@@ -72,7 +72,12 @@ function outline(config: DeployableConfig): string[] {
 }
 
 function assemblyLines(a: AssemblyConfig): string[] {
-  const recovery = a.recovery.driver === 'command' ? `command ${a.recovery.command}` : 'none';
+  const recovery =
+    a.recovery.driver === 'command'
+      ? `command ${a.recovery.command}`
+      : a.recovery.driver === 'qmf'
+        ? 'qmf (cloud management software)'
+        : 'none';
   const capacity = [
     a.capacity.cpu === null ? '' : `cpu ${a.capacity.cpu}`,
     a.capacity.memoryMb === null ? '' : `memory ${a.capacity.memoryMb}M`,

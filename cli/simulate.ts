@@ -4,14 +4,27 @@ import { plan } from '../pe/index.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './command.js';
 import { ConfigError, loadPeInput } from './pe-input.js';
 import { formatExplanation, formatPlan } from './plan-format.js';
+import { runSimulation } from './simulate-run.js';
+import { FAULT_KINDS, parseFault, type SimFault } from '../dpe/index.js';
 
 export const simulateCommand: Command = {
   name: 'simulate',
   summary: 'run the policy engine on a saved state and print the plan',
   usage: `usage: cpectl simulate [--json] [--explain SERVICE]... [--now MS] [--state FILE] INPUT
+       cpectl simulate --run [--fault SPEC]... [--until DURATION] [--json] [--now MS] [--state FILE] INPUT
 
 Runs the policy engine on INPUT and prints the plan it returns: each action
 with what it waits for, the rule that chose it and why. Nothing is carried out.
+
+With --run, the DPE's own engine plays INPUT forward in virtual time against
+simulated assemblies: plans are carried out, services start, fail, restart
+and move, heartbeats are missed, and the timeline is printed until nothing
+is left to do (or --until, default 1h of virtual time). --fault injects a
+fault: KIND[:TARGET][=DURATION][@TIME], TIME after the start (default 0), e.g.
+  --fault silence:web1@10s   --fault fail:rsc_web1_httpd@5s   --fault bus-down@1m
+Kinds: ${Object.entries(FAULT_KINDS)
+    .map(([k, v]) => `\n  ${k.padEnd(14)} ${v}`)
+    .join('')}
 
 INPUT is either a PE input in JSON (as a DPE keeps them: now, bus,
 assemblies, services, inFlight, and config — a path to the config XML
@@ -24,6 +37,9 @@ with every assembly just beating and nothing running.
                      id such as rsc_web1_httpd); may be repeated
   --now MS           plan at this time (ms) instead of the input's "now"
   --state FILE       the observed state, for an XML INPUT
+  --run              play it forward in virtual time (see above)
+  --fault SPEC       a fault to inject while running; may be repeated
+  --until DURATION   stop the run after this much virtual time (default 1h)
 
 Exit status: 0 planned, 1 bad input, 2 usage error.`,
 
@@ -33,7 +49,22 @@ Exit status: 0 planned, 1 bad input, 2 usage error.`,
       explain: { type: 'string', multiple: true, default: [] },
       now: { type: 'string' },
       state: { type: 'string' },
+      run: { type: 'boolean', default: false },
+      fault: { type: 'string', multiple: true, default: [] },
+      until: { type: 'string' },
     });
+    if (!values.run && (values.fault.length > 0 || values.until !== undefined))
+      throw new UsageError('--fault and --until need --run');
+    if (values.run && values.explain.length > 0)
+      throw new UsageError('--explain is for a single plan, not --run');
+    let faults: SimFault[] = [];
+    let limitMs = 3_600_000;
+    try {
+      faults = values.fault.map(parseFault);
+      if (values.until !== undefined) limitMs = parseFault(`bus-up@${values.until}`).atMs;
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
     if (positionals.length !== 1) throw new UsageError('simulate needs exactly one INPUT');
     let now: number | undefined;
     if (values.now !== undefined) {
@@ -56,6 +87,14 @@ Exit status: 0 planned, 1 bad input, 2 usage error.`,
         return EXIT.failed;
       }
       throw err;
+    }
+    if (values.run) {
+      try {
+        return await runSimulation(loaded.input, loaded.now, faults, limitMs, values.json, io);
+      } catch (err) {
+        if (err instanceof CpeError && err.code === 'BAD_FAULT') throw new UsageError(err.message);
+        throw err;
+      }
     }
     const result = await plan(loaded.input, loaded.now, { explain: values.explain });
     if (values.json) {

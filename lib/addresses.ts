@@ -13,3 +13,23 @@ export function dpeAgentName(deployable: string): string {
 export function deployableOfAgent(agent: string): string | undefined {
   return agent.startsWith('dpe.') ? agent.slice(4) : undefined;
 }
+
+/** The DPE's own node: its status (QMF object `dpe`). */
+export const DPE_OBJECT = 'dpe';
+export function dpeNode(deployable: string): string {
+  return `dpe.${deployable}`;
+}
+
+/** Where the agents of a deployable's assemblies beat (one topic per deployable). */
+export function agentHeartbeats(deployable: string): string {
+  return `cpe.heartbeats.${deployable}`;
+}
+
+/** An assembly's agent: its node address, and its name on heartbeats. */
+export function agentNode(deployable: string, assembly: string): string {
+  return `agent.${deployable}.${assembly}`;
+}
+
+/** The service calls an agent serves, and the fault injector of a simulated one. */
+export const AGENT_OBJECT = 'agent';
+export const FAULT_OBJECT = 'fault';

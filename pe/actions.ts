@@ -3,7 +3,7 @@
  * vetoes, and the final ordering (dependencies first; among actions free to
  * run, higher priority first, then id — so the order is deterministic).
  */
-import { Heap } from './heap.js';
+import { Heap } from '../lib/heap.js';
 import type { Action, ActionType, FactValue, VetoedAction } from './types.js';
 
 export const DEFAULT_PRIORITY: Readonly<Record<ActionType, number>> = {

@@ -6,7 +6,7 @@
 export { plan, type PlanOptions, type PlanResult } from './plan.js';
 export { readPeInput, PeInputError } from './input.js';
 export { failureWindow } from './escalation.js';
-export { assemblyHealth, SUSPECT_AFTER_INTERVALS } from './health.js';
+export { assemblyHealth, SUSPECT_AFTER_INTERVALS, type AssemblyHealth } from './health.js';
 export { HOME_SCORE, FAILBACK_SCORE } from './placement.js';
 export { BUILTIN_RULES } from './rules/index.js';
 export type * from './types.js';

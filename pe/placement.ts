@@ -11,7 +11,7 @@
  * thousands of services at O(n log m).
  */
 import { SCORE_INFINITY, type ServiceConfig } from '../lib/config/index.js';
-import { Heap } from './heap.js';
+import { Heap } from '../lib/heap.js';
 import type { PlacementExplanation, PlacementScore } from './types.js';
 import type { World } from './world.js';
 

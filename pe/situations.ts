@@ -80,7 +80,7 @@ export function retryAt(world: World, assembly: string): number | null {
   const recovery = world.input.assemblies[assembly]?.recovery;
   if (recovery?.state !== 'failed') return null;
   const driver = world.assemblies.get(assembly)!.recovery;
-  return recovery.at + (driver.driver === 'command' ? driver.timeoutMs : 0);
+  return recovery.at + (driver.driver === 'none' ? 0 : driver.timeoutMs);
 }
 
 function backingOff(world: World, assembly: string): boolean {

@@ -267,3 +267,11 @@ export function parseHeartbeat(message: Message): Heartbeat | Malformed {
     values: rest,
   };
 }
+
+/** A value as text for people: dates as ISO 8601, maps and lists as JSON, null as ''. */
+export function qmfText(value: QmfValue | undefined): string {
+  if (value === null || value === undefined) return '';
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}

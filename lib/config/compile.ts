@@ -142,11 +142,16 @@ class Compiler {
       }
       return { driver: 'command', command, timeoutMs };
     }
+    if (at.attrs.driver === 'qmf') {
+      if (command !== undefined)
+        this.error(ConfigCode.badValue, at, 'attribute "command" needs driver="command"');
+      return { driver: 'qmf', timeoutMs };
+    }
     if (command !== undefined || at.attrs.timeout !== undefined) {
       this.error(
         ConfigCode.badValue,
         at,
-        'attributes "command" and "timeout" need driver="command"',
+        'attributes "command" and "timeout" need driver="command" or "qmf"',
       );
     }
     return { driver: 'none' };

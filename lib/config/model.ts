@@ -23,7 +23,9 @@ export interface HeartbeatPolicy {
 
 export type RecoveryDriver =
   | { readonly driver: 'none' }
-  | { readonly driver: 'command'; readonly command: string; readonly timeoutMs: number };
+  | { readonly driver: 'command'; readonly command: string; readonly timeoutMs: number }
+  /** A method call to cloud management software at the address the host's settings name. */
+  | { readonly driver: 'qmf'; readonly timeoutMs: number };
 
 /** Capacity of an assembly or utilization of a service; null = not limited / not declared. */
 export interface Resources {

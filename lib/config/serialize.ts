@@ -53,7 +53,9 @@ export function serializeDeployable(config: DeployableConfig): string {
                       '@_command': a.recovery.command,
                       '@_timeout': formatDuration(a.recovery.timeoutMs),
                     }
-                  : { '@_driver': 'none' },
+                  : a.recovery.driver === 'qmf'
+                    ? { '@_driver': 'qmf', '@_timeout': formatDuration(a.recovery.timeoutMs) }
+                    : { '@_driver': 'none' },
               capacity: resources(a.capacity),
             }
           : {}),

@@ -4,6 +4,11 @@ export class Heap<T> {
 
   constructor(private readonly less: (a: T, b: T) => boolean) {}
 
+  /** The smallest item, left in place. */
+  peek(): T | undefined {
+    return this.#items[0];
+  }
+
   get size(): number {
     return this.#items.length;
   }

@@ -1,0 +1,11 @@
+/** What other programs use of the DPE: its engine, and the simulator built on it. */
+export { DeployableEngine, type EngineOptions, type Emit } from './engine.js';
+export {
+  simulate,
+  parseFault,
+  FAULT_KINDS,
+  type FaultKind,
+  type SimFault,
+  type SimulationResult,
+  type TimelineEntry,
+} from './simulation.js';
