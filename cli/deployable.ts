@@ -171,19 +171,10 @@ One line per deployable: NAME, UUID, DESIRED (running or stopped), GENERATION.`,
         writeLine(io.stdout, JSON.stringify(deployables, null, 2));
         return EXIT.ok;
       }
-      const rows = [
+      printTable(io, [
         ['NAME', 'UUID', 'DESIRED', 'GENERATION'],
         ...deployables.map((d) => [d.name, d.uuid, d.desired, String(d.generation)]),
-      ];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const r of rows)
-        writeLine(
-          io.stdout,
-          r
-            .map((c, i) => c.padEnd(widths[i]!))
-            .join('  ')
-            .trimEnd(),
-        );
+      ]);
       return EXIT.ok;
     };
   },
@@ -191,23 +182,84 @@ One line per deployable: NAME, UUID, DESIRED (running or stopped), GENERATION.`,
 
 export const statusCommand = remoteCommand(
   'status',
-  "show a deployable's desired state and its DPE's",
+  "show a deployable's state: its DPE, its assemblies and its services",
   `usage: cpectl status [--json] NAME
 
 Shows the stored generation and desired state, which supervisor runs the DPE,
-its state and pid, and whether it is ready: running the stored generation and
-beating. Exit status 0 when the DPE is ready or the deployable is stopped, 1
-otherwise (so scripts can wait on it).`,
+its state and pid, whether it is ready (running the stored generation and
+beating), and what the DPE says: the deployable's state, each assembly
+(health, last heartbeat, missed beats, agent epoch) and each service (where
+it runs, its state, recent failures, the action in flight). Exit status 0
+when the DPE is ready or the deployable is stopped, 1 otherwise (so scripts
+can wait on it).`,
   (args, io) => {
     const { value: name, json } = onePositional(args, 'NAME', true);
     return async (remote) => {
       const s = await remote.call('deployable_status', { name });
       if (json) writeLine(io.stdout, JSON.stringify(s, null, 2));
-      else printMap(io, s);
+      else printStatus(io, s);
       return s.dpe_ready === true || s.desired === 'stopped' ? EXIT.ok : EXIT.failed;
     };
   },
 );
+
+const DETAIL = ['assemblies', 'services', 'in_flight'];
+
+function printStatus(io: Io, s: QmfMap): void {
+  printMap(io, Object.fromEntries(Object.entries(s).filter(([k]) => !DETAIL.includes(k))));
+  const assemblies = (s.assemblies ?? []) as QmfMap[];
+  if (assemblies.length > 0) {
+    writeLine(io.stdout);
+    printTable(io, [
+      ['ASSEMBLY', 'HEALTH', 'LAST HEARTBEAT', 'MISSED', 'EPOCH', 'REASON'],
+      ...assemblies.map((a) => [
+        show(a.name),
+        show(a.health),
+        a.last_heartbeat instanceof Date ? a.last_heartbeat.toISOString() : '-',
+        show(a.missed_beats),
+        typeof a.epoch === 'string' ? a.epoch.slice(0, 8) : '-',
+        show(a.reason),
+      ]),
+    ]);
+  }
+  const services = (s.services ?? []) as QmfMap[];
+  if (services.length > 0) {
+    writeLine(io.stdout);
+    printTable(io, [
+      ['SERVICE', 'STATE', 'WHERE', 'FAILURES', 'ACTION'],
+      ...services.map((x) => {
+        const failures = Array.isArray(x.failures) ? x.failures : [];
+        const last = failures.at(-1);
+        const action = x.in_flight as QmfMap | null;
+        return [
+          show(x.id),
+          show(x.state),
+          x.assembly === null ? '-' : show(x.assembly),
+          failures.length === 0
+            ? '-'
+            : `${failures.length} (last ${last instanceof Date ? last.toISOString() : show(last)})`,
+          action
+            ? `${show(action.type)} ${show(action.id)}`
+            : x.blocked
+              ? `blocked: ${show(x.blocked)}`
+              : '-',
+        ];
+      }),
+    ]);
+  }
+}
+
+function printTable(io: Io, rows: readonly (readonly string[])[]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows)
+    writeLine(
+      io.stdout,
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
+}
 
 /** The original API's start and stop, which name the deployable by name and uuid. */
 const startOrStop = (verb: 'start' | 'stop'): Command =>

@@ -11,6 +11,7 @@ import {
   stopCommand,
   updateCommand,
 } from './deployable.js';
+import { faultCommand } from './fault.js';
 import { showCommand } from './show.js';
 import { simulateCommand } from './simulate.js';
 import { validateCommand } from './validate.js';
@@ -26,6 +27,7 @@ const commands = [
   statusCommand,
   startCommand,
   stopCommand,
+  faultCommand,
   busPasswordCommand,
 ];
 

@@ -5,7 +5,7 @@
  */
 import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
 import type { QmfMap } from '../lib/bus/qmf.js';
-import { MethodClient } from '../lib/bus/client.js';
+import { MethodClient, type CallTarget } from '../lib/bus/client.js';
 import { busFrom } from '../lib/daemon.js';
 import { CpeError } from '../lib/errors.js';
 import { silentLogger } from '../lib/log.js';
@@ -28,7 +28,10 @@ ${settingsHelp(BUS_SETTINGS)}
       how long to wait for the CPE (default 30)`;
 
 export interface Remote {
+  /** A method of the CPE. */
   call(method: string, args?: QmfMap): Promise<QmfMap>;
+  /** A method of another object on the bus (an agent's fault injector). */
+  callAt(target: CallTarget, method: string, args?: QmfMap): Promise<QmfMap>;
 }
 
 export interface RemoteOptions {
@@ -82,6 +85,7 @@ export async function withCpe<T>(
     }
     return await work({
       call: (method, a = {}) => client.call({ address: CPE_NODE, object: CPE_OBJECT }, method, a),
+      callAt: (target, method, a = {}) => client.call(target, method, a),
     });
   } finally {
     client.close();

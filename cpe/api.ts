@@ -3,8 +3,9 @@
  * Every call is idempotent and validates before it stores anything: a
  * refused call leaves no trace, an answered one is on disk.
  */
-import { CPE_EVENTS } from '../lib/addresses.js';
+import { CPE_EVENTS, DPE_OBJECT, dpeNode } from '../lib/addresses.js';
 import type { Bus } from '../lib/bus/bus.js';
+import type { MethodClient } from '../lib/bus/client.js';
 import { publishEvents } from '../lib/bus/events.js';
 import type { QmfMap, Severity } from '../lib/bus/qmf.js';
 import type { ObjectMethods } from '../lib/bus/server.js';
@@ -13,7 +14,8 @@ import {
   DEFAULT_MAX_CONFIG_BYTES,
   loadDeployableConfig,
 } from '../lib/config/index.js';
-import { CpeError } from '../lib/errors.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
+import { checkRecoveryCommands } from '../lib/recovery.js';
 import type { DpeWatch } from './dpe-watch.js';
 import type { Reconciler } from './reconcile.js';
 import { hashConfig, type DeployableRecord, type DeployableStore } from './store.js';
@@ -25,6 +27,9 @@ export const ApiCode = {
   nameMismatch: 'NAME_MISMATCH',
 } as const;
 
+/** How long deployable_status waits for the DPE's own account. */
+const DPE_STATUS_TIMEOUT_MS = 2000;
+
 /** rc values of the original API (errno-style). */
 export const RC = { ok: 0, noSuchDeployable: 2, invalid: 22 } as const;
 
@@ -33,6 +38,9 @@ const CONFIG = { type: 'string', maxLength: DEFAULT_MAX_CONFIG_BYTES } as const;
 const UUID = { type: 'string', maxLength: 64 } as const;
 
 export interface CpeApiDeps {
+  /** Asks running DPEs for their status. */
+  readonly dpes: MethodClient;
+  readonly recoveryCommands: readonly string[];
   readonly store: DeployableStore;
   readonly reconciler: Reconciler;
   readonly supervisor: DpeSupervisor;
@@ -75,6 +83,7 @@ export class CpeApi {
         ApiCode.nameMismatch,
         `the config names deployable "${parsed.config.name}", not "${name}"`,
       );
+    checkRecoveryCommands(parsed.config, this.#d.recoveryCommands);
     return { uuid: parsed.config.uuid };
   }
 
@@ -183,7 +192,37 @@ export class CpeApi {
       dpe_generation: report?.generation ?? null,
       dpe_last_heartbeat: report ? new Date(report.at) : null,
       updated: new Date(r.updatedAt),
+      ...(await this.#dpeStatus(name, isUp(state) && report !== undefined)),
     };
+  }
+
+  /** What the DPE says of the deployable (its assemblies and services), when it can be asked. */
+  async #dpeStatus(name: string, running: boolean): Promise<QmfMap> {
+    const none = (why: string): QmfMap => ({
+      state: null,
+      state_reason: why,
+      assemblies: null,
+      services: null,
+      in_flight: null,
+    });
+    if (!running) return none('the DPE is not running');
+    try {
+      const s = await this.#d.dpes.call(
+        { address: dpeNode(name), object: DPE_OBJECT },
+        'status',
+        {},
+        DPE_STATUS_TIMEOUT_MS,
+      );
+      return {
+        state: s.state ?? null,
+        state_reason: s.reason ?? null,
+        assemblies: s.assemblies ?? null,
+        services: s.services ?? null,
+        in_flight: s.in_flight ?? null,
+      };
+    } catch (err) {
+      return none(`the DPE did not answer: ${errorMessage(err)}`);
+    }
   }
 
   async config(name: string): Promise<QmfMap> {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
 import type { Bus } from '../lib/bus/bus.js';
 import { EmbeddedRouter } from '../lib/bus/router.js';
+import { MethodClient } from '../lib/bus/client.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -24,6 +25,8 @@ export interface CpeOptions {
   readonly log: Logger;
   readonly stateDir: string;
   readonly supervisor: 'auto' | 'systemd' | 'process';
+  /** The commands a config's recovery driver may name (recovery.commands). */
+  readonly recoveryCommands?: readonly string[];
   /** Process supervisor: the DPE command (`--name NAME` is appended). */
   readonly dpeCommand?: readonly string[];
   /** Process supervisor: the DPEs' environment (bus settings travel here). */
@@ -74,6 +77,7 @@ export class Cpe {
   watch!: DpeWatch;
   api!: CpeApi;
   #server: MethodServer | undefined;
+  #client: MethodClient | undefined;
   #resync: NodeJS.Timeout | undefined;
   readonly #o: CpeOptions;
 
@@ -95,7 +99,10 @@ export class Cpe {
       policy: this.#o.restartPolicy,
     });
     this.watch = new DpeWatch(this.bus, log);
+    this.#client = new MethodClient(this.bus, { name: 'cpe', logger: log });
     this.api = new CpeApi({
+      dpes: this.#client,
+      recoveryCommands: this.#o.recoveryCommands ?? [],
       store: this.store,
       reconciler: this.reconciler,
       supervisor: this.supervisor,
@@ -144,6 +151,7 @@ export class Cpe {
     clearInterval(this.#resync);
     this.reconciler.close();
     this.#server?.close();
+    this.#client?.close();
     this.watch.close();
     await this.supervisor.close();
     this.store.close();

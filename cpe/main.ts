@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /** The CPE daemon: settings, signals and sd_notify around a Cpe. */
 import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
-import { envOf } from '../lib/settings.js';
+import { DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
+import { join } from 'node:path';
+import { allowedCommands } from '../lib/recovery.js';
 import { Cpe } from './cpe.js';
 import { CPE_SETTINGS } from './settings.js';
 
@@ -16,11 +18,22 @@ const ctx = daemonContext('cpe', USAGE, CPE_SETTINGS);
 const { settings: s, log, notifier } = ctx;
 // DPEs started as processes inherit the bus settings through the environment.
 const dpeEnv: NodeJS.ProcessEnv = { ...process.env };
-for (const key of ['busUrl', 'busProfile', 'busCa', 'logLevel'] as const)
+for (const key of [
+  'busUrl',
+  'busProfile',
+  'busCa',
+  'logLevel',
+  'recoveryCommands',
+  'recoveryQmfAddress',
+  'recoveryQmfObject',
+] as const)
   dpeEnv[envOf(CPE_SETTINGS[key])] = String(s[key]);
+// Their saved PE inputs go beside their pidfiles and logs.
+dpeEnv[envOf(DPE_STATE_ROOT)] = join(s.stateDir, 'dpe');
 const cpe = new Cpe({
   log,
   stateDir: s.stateDir,
+  recoveryCommands: allowedCommands(s.recoveryCommands),
   supervisor: s.supervisor as 'auto' | 'systemd' | 'process',
   dpeCommand: s.dpeCommand ? s.dpeCommand.split(/\s+/).filter(Boolean) : undefined,
   dpeEnv,

@@ -1,8 +1,10 @@
+import { RECOVERY_SETTINGS } from '../lib/recovery.js';
 import { BUS_SETTINGS, type SettingsTable } from '../lib/settings.js';
 
 /** Every CPE setting: flag --a-b, variable CPE_A_B, file key a.b (README, "CPE settings"). */
 export const CPE_SETTINGS = {
   ...BUS_SETTINGS,
+  ...RECOVERY_SETTINGS,
   stateDir: {
     key: 'state.dir',
     type: 'string',

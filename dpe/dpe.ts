@@ -1,25 +1,45 @@
 /**
- * The DPE's lifecycle: fetch the deployable's config from the CPE over the
- * bus (retrying until the CPE answers), check and compile it (the CPE did
- * the schema pass before storing it), tell the CPE which generation it runs
- * through its heartbeat, and fetch again when told the config changed (SIGHUP from systemd's ReloadUnit or the CPE's supervisor,
- * or the CPE's deployable_config_changed event). Watching assemblies and
- * running the policy engine build on this.
+ * The DPE on the bus: fetch the deployable's config from the CPE (retrying
+ * until the CPE answers), check and compile it (the CPE did the schema pass
+ * before storing it), tell the CPE which generation it runs through its
+ * heartbeat, and fetch again when told the config changed (SIGHUP from
+ * systemd's ReloadUnit or the CPE's supervisor, or the CPE's
+ * deployable_config_changed event). Around the engine: the agents'
+ * heartbeats in, agent calls and recovery drivers out, events to the CPE's
+ * topic, the `dpe` object's status, and saved PE inputs.
  */
+import { randomUUID } from 'node:crypto';
 import {
+  agentHeartbeats,
+  agentNode,
   CPE_EVENTS,
   CPE_NODE,
   CPE_OBJECT,
   DPE_HEARTBEATS,
+  DPE_OBJECT,
   dpeAgentName,
+  dpeNode,
 } from '../lib/addresses.js';
 import type { Bus, Subscription } from '../lib/bus/bus.js';
 import { MethodClient } from '../lib/bus/client.js';
 import { RemoteError } from '../lib/bus/errors.js';
-import { HeartbeatSender, subscribeEvents } from '../lib/bus/events.js';
+import {
+  HeartbeatSender,
+  publishEvents,
+  subscribeEvents,
+  subscribeHeartbeats,
+} from '../lib/bus/events.js';
+import type { Heartbeat, QmfValue } from '../lib/bus/qmf.js';
+import { MethodServer } from '../lib/bus/server.js';
+import { systemClock } from '../lib/clock.js';
 import { loadDeployableConfig, type DeployableConfig } from '../lib/config/index.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import { busAgents } from './agents.js';
+import { DeployableEngine } from './engine.js';
+import type { Beat } from './observations.js';
+import { recoveryPort } from './recovery.js';
+import { ReplayLog } from './replay.js';
 
 export interface DpeOptions {
   readonly name: string;
@@ -28,6 +48,16 @@ export interface DpeOptions {
   readonly heartbeatMs: number;
   /** Called whenever a new generation is loaded. */
   readonly onLoaded?: (generation: number) => void;
+  /** Where saved PE inputs go; null keeps none. */
+  readonly replay: { readonly dir: string; readonly keep: number } | null;
+  readonly recovery: {
+    readonly allowed: readonly string[];
+    readonly qmfAddress: string;
+    readonly qmfObject: string;
+  };
+  /** After the bus returns, how long agents get to reconnect before silence counts. */
+  readonly agentReconnectMs: number;
+  readonly inventoryTimeoutMs: number;
 }
 
 export class Dpe {
@@ -35,7 +65,13 @@ export class Dpe {
   readonly #client: MethodClient;
   readonly #beats: HeartbeatSender;
   #events: Subscription | undefined;
+  #beatsIn: Subscription | undefined;
+  #server: MethodServer | undefined;
+  #engine: DeployableEngine | undefined;
+  #replay: ReplayLog | undefined;
+  #stopWatchingBus: (() => void) | undefined;
   #config: DeployableConfig | undefined;
+  #configXml = '';
   #generation = 0;
   #fetching: Promise<void> | undefined;
   #again = false;
@@ -46,6 +82,7 @@ export class Dpe {
     this.#client = new MethodClient(options.bus, {
       name: `dpe.${options.name}`,
       logger: options.log,
+      maxInFlight: 20_000,
     });
     this.#beats = new HeartbeatSender(
       options.bus,
@@ -62,6 +99,10 @@ export class Dpe {
 
   get config(): DeployableConfig | undefined {
     return this.#config;
+  }
+
+  get engine(): DeployableEngine | undefined {
+    return this.#engine;
   }
 
   async start(): Promise<void> {
@@ -119,7 +160,9 @@ export class Dpe {
           { file: `${this.#o.name}.xml`, trusted: true },
         );
         this.#config = config;
+        this.#configXml = typeof reply.config === 'string' ? reply.config : '';
         this.#generation = generation;
+        this.#run(config);
         log.info('config loaded', {
           generation,
           assemblies: config.assemblies.length,
@@ -141,11 +184,109 @@ export class Dpe {
     }
   }
 
+  /** Starts the engine on the first config; later ones reconfigure it. */
+  #run(config: DeployableConfig): void {
+    if (this.#engine) {
+      this.#engine.reconfigure(config);
+      return;
+    }
+    const o = this.#o;
+    const log = o.log;
+    if (o.replay) {
+      try {
+        this.#replay = new ReplayLog(o.replay.dir, o.replay.keep, log);
+      } catch (err) {
+        log.error('PE inputs will not be saved: the state directory is not usable', {
+          dir: o.replay.dir,
+          error: errorMessage(err),
+        });
+      }
+    }
+    const engine = new DeployableEngine({
+      config,
+      clock: systemClock,
+      log,
+      agents: busAgents(this.#client, o.name),
+      recovery: recoveryPort({
+        allowed: o.recovery.allowed,
+        qmf: { client: this.#client, address: o.recovery.qmfAddress, object: o.recovery.qmfObject },
+        log,
+      }),
+      newId: randomUUID,
+      emit: (name, severity, values) =>
+        publishEvents(o.bus, CPE_EVENTS, [{ name, severity, timestamp: Date.now(), values }]),
+      onPlan: (input, plan) => {
+        if (plan.actions.length > 0)
+          this.#replay?.save(input, plan, this.#configXml, this.#generation);
+      },
+      inventoryTimeoutMs: o.inventoryTimeoutMs,
+    });
+    this.#engine = engine;
+    const onBus = (up: boolean, since: number): void =>
+      engine.setBus(up, up ? since + o.agentReconnectMs : since);
+    onBus(o.bus.isUp, o.bus.since);
+    this.#stopWatchingBus = o.bus.onStateChange((state, since) => {
+      if (state === 'up' || state === 'down') onBus(state === 'up', since);
+    });
+    const prefix = `${agentNode(o.name, '')}`;
+    this.#beatsIn = subscribeHeartbeats(
+      o.bus,
+      agentHeartbeats(o.name),
+      (beat) => {
+        if (beat.agent.startsWith(prefix))
+          engine.heartbeat(beat.agent.slice(prefix.length), toBeat(beat));
+      },
+      {},
+      log,
+    );
+    this.#server = new MethodServer(o.bus, {
+      address: dpeNode(o.name),
+      objects: {
+        [DPE_OBJECT]: {
+          status: {
+            args: {},
+            handler: () => ({ generation: this.#generation, pid: process.pid, ...engine.status() }),
+          },
+        },
+      },
+      logger: log,
+    });
+    void this.#server.start();
+    engine.start();
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#engine?.close();
+    this.#stopWatchingBus?.();
+    this.#beatsIn?.close();
+    this.#server?.close();
     this.#beats.stop();
     this.#events?.close();
     this.#client.close();
     await this.#o.bus.close();
   }
+}
+
+function num(v: QmfValue | undefined): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+/** What the engine takes of a heartbeat: its session, and the facts and metrics it reports. */
+function toBeat(beat: Heartbeat): Beat {
+  const v = beat.values;
+  const metrics = {
+    ...(num(v.load1) === undefined ? {} : { load1: num(v.load1) }),
+    ...(num(v.mem_free_mb) === undefined ? {} : { memoryFreeMb: num(v.mem_free_mb) }),
+    ...(num(v.mem_total_mb) === undefined ? {} : { memoryTotalMb: num(v.mem_total_mb) }),
+    ...(num(v.cpus) === undefined ? {} : { cpus: num(v.cpus) }),
+  };
+  const facts: Record<string, string> = {};
+  for (const key of ['hostname', 'ipaddress']) if (typeof v[key] === 'string') facts[key] = v[key];
+  return {
+    epoch: beat.epoch,
+    sequence: beat.sequence,
+    metrics: Object.keys(metrics).length > 0 ? metrics : null,
+    facts,
+  };
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /** The DPE daemon: one per deployable, started by the CPE. */
+import { join } from 'node:path';
 import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
 import { errorMessage } from '../lib/errors.js';
+import { allowedCommands } from '../lib/recovery.js';
 import { Dpe } from './dpe.js';
 import { DPE_SETTINGS } from './settings.js';
 
@@ -9,14 +11,25 @@ const USAGE = `usage: dpe --name DEPLOYABLE [SETTINGS]
 
 The Deployable Policy Engine: one per deployable, started by the CPE (as
 dpe@DEPLOYABLE.service or a child process). Fetches its config from the CPE
-over the bus; SIGHUP fetches it again.`;
+over the bus (SIGHUP fetches it again), watches the assemblies' heartbeats
+and services, and carries out what the policy engine plans.`;
 
 const ctx = daemonContext('dpe', USAGE, DPE_SETTINGS);
 const { settings: s, notifier } = ctx;
-if (!s.name) {
-  process.stderr.write('dpe: --name DEPLOYABLE is required\n');
+if (ctx.rest.length > 0) {
+  process.stderr.write(`dpe: unknown argument ${ctx.rest[0]}\n(dpe --help lists every setting)\n`);
   process.exit(2);
 }
+if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/.test(s.name)) {
+  process.stderr.write(
+    s.name
+      ? `dpe: --name: "${s.name}" is not a deployable name\n`
+      : 'dpe: --name DEPLOYABLE is required\n',
+  );
+  process.exit(2);
+}
+// Under systemd the unit's StateDirectory; otherwise a directory of its own under the root.
+const stateDir = process.env.STATE_DIRECTORY?.split(':')[0] || join(s.stateRoot, s.name);
 const log = ctx.log.child({ deployable: s.name });
 const dpe = new Dpe({
   name: s.name,
@@ -24,6 +37,14 @@ const dpe = new Dpe({
   log,
   heartbeatMs: s.heartbeatMs,
   onLoaded: (generation) => notifier.status(`running generation ${generation}`),
+  replay: s.replayKeep > 0 ? { dir: stateDir, keep: s.replayKeep } : null,
+  recovery: {
+    allowed: allowedCommands(s.recoveryCommands),
+    qmfAddress: s.recoveryQmfAddress,
+    qmfObject: s.recoveryQmfObject,
+  },
+  agentReconnectMs: s.agentReconnectMs,
+  inventoryTimeoutMs: s.inventoryTimeoutMs,
 });
 handleSignals('dpe', DPE_SETTINGS, ctx, {
   stop: () => dpe.stop(),

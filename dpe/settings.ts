@@ -1,7 +1,9 @@
-import { BUS_SETTINGS, type SettingsTable } from '../lib/settings.js';
+import { RECOVERY_SETTINGS } from '../lib/recovery.js';
+import { BUS_SETTINGS, DPE_STATE_ROOT, type SettingsTable } from '../lib/settings.js';
 
 export const DPE_SETTINGS = {
   ...BUS_SETTINGS,
+  ...RECOVERY_SETTINGS,
   name: {
     key: 'dpe.name',
     flag: '--name',
@@ -15,5 +17,24 @@ export const DPE_SETTINGS = {
     type: 'integer',
     default: 1000,
     help: 'how often the DPE tells the CPE it is alive, in ms',
+  },
+  stateRoot: DPE_STATE_ROOT,
+  replayKeep: {
+    key: 'dpe.replayKeep',
+    type: 'integer',
+    default: 200,
+    help: 'how many PE inputs (with their plans) to keep for cpectl simulate; 0 keeps none',
+  },
+  agentReconnectMs: {
+    key: 'dpe.agentReconnectMs',
+    type: 'integer',
+    default: 10_000,
+    help: "after the DPE's bus connection returns, how long agents get to reconnect before silence counts (their longest reconnect backoff)",
+  },
+  inventoryTimeoutMs: {
+    key: 'dpe.inventoryTimeoutMs',
+    type: 'integer',
+    default: 5000,
+    help: 'how long an agent has to list its services when a new agent session is heard',
   },
 } as const satisfies SettingsTable;

@@ -64,6 +64,9 @@ export function statusOf(
   const running = [...engine.executor.running()];
   const blocked = engine.executor.blocked();
   const date = (t: number | null): Date | null => (t === null ? null : new Date(t));
+  const reachable = new Set(
+    config.assemblies.filter((a) => store.reachable(config, a.name, now)).map((a) => a.name),
+  );
   return {
     deployable: config.name,
     state: state?.state ?? 'unknown',
@@ -91,17 +94,23 @@ export function statusOf(
     services: config.services.map((s) => {
       const r = store.services.get(s.id)!;
       const instances = [...r.instances].sort(([x], [y]) => (x < y ? -1 : 1));
-      const where = instances.filter(([, i]) => i.state === 'running').map(([a]) => a);
+      // Where it runs: on an assembly that can still be asked; a lost one may still run it too.
+      const where = instances
+        .filter(([a, i]) => i.state === 'running' && reachable.has(a))
+        .map(([a]) => a);
       const action = running.find((a) => a.service === s.id);
       const block = blocked.find((a) => a.service === s.id);
       return {
         id: s.id,
-        state: block ? 'blocked' : summary(instances.map(([, i]) => i.state)),
+        state: block
+          ? 'blocked'
+          : summary(instances.filter(([a]) => reachable.has(a)).map(([, i]) => i.state)),
         assembly: where[0] ?? null,
         instances: instances.map(([assembly, i]) => ({
           assembly,
           state: i.state,
           since: new Date(i.since),
+          reachable: reachable.has(assembly),
         })),
         failures: r.failures.slice(-RECENT_FAILURES).map((t) => new Date(t)),
         in_flight: action ? { id: action.id, type: action.type } : null,

@@ -117,7 +117,13 @@ export function loadSettings<T extends SettingsTable>(
     const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
     const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
     const known = byFlag.get(flag);
-    if (flag === fileSetting.flag || known) {
+    if (known?.[1].type === 'boolean' && inline === undefined) {
+      // A bare on/off flag means on; an explicit value may follow it.
+      const next = argv[i + 1];
+      const explicit = next !== undefined && /^(true|false|yes|no|1|0)$/.test(next);
+      flags.set(known[0], explicit ? next : 'true');
+      if (explicit) i += 1;
+    } else if (flag === fileSetting.flag || known) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new SettingsError(`${flag} needs a value`);
       if (flag === fileSetting.flag) fileArg = value;
@@ -202,3 +208,11 @@ export const BUS_SETTINGS = {
     help: 'log level (SIGHUP re-reads it)',
   },
 } as const satisfies SettingsTable;
+
+/** Where DPEs keep their state, NAME/ each (the CPE's process supervisor sets it for its DPEs). */
+export const DPE_STATE_ROOT = {
+  key: 'dpe.stateRoot',
+  type: 'string',
+  default: '/var/lib/cpe/dpe',
+  help: 'where the DPE keeps its saved PE inputs, in NAME/ (under systemd, $STATE_DIRECTORY instead)',
+} as const satisfies SettingSpec;
