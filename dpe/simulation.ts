@@ -25,6 +25,7 @@ export const FAULT_KINDS = {
   silence: 'ASSEMBLY stops heartbeating (its agent still answers)',
   resume: 'ASSEMBLY heartbeats again',
   crash: 'ASSEMBLY is lost: silent, answers nothing, runs nothing',
+  reboot: 'ASSEMBLY boots afresh: beating in a new session, nothing running',
   partition: 'ASSEMBLY neither sends nor receives',
   heal: 'ASSEMBLY ends its partition',
   restart: "ASSEMBLY's agent restarts (a new epoch; services keep running)",
@@ -151,29 +152,33 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   }
   const failingRecovery = new Set<string>();
 
+  // Calls not yet answered (a hung monitor): the run is not over while one is out.
+  let outstanding = 0;
   const answer = <T>(
-    sim: SimAssembly,
     timeoutMs: number,
     what: string,
     get: () => T | null,
     delayMs: number,
-  ): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const timeout = (): void =>
-        reject(new BusError(BusCode.callTimeout, `${what}: no reply within ${timeoutMs} ms`));
+  ): Promise<T> => {
+    outstanding += 1;
+    return new Promise<T>((resolve, reject) => {
       const value = get();
       if (value === null || delayMs > timeoutMs) {
-        clock.setTimeout(timeout, timeoutMs);
+        clock.setTimeout(
+          () =>
+            reject(new BusError(BusCode.callTimeout, `${what}: no reply within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         return;
       }
       clock.setTimeout(() => resolve(value), delayMs);
-    });
+    }).finally(() => (outstanding -= 1));
+  };
 
   const agents: AgentPort = {
     inventory: (assembly, timeoutMs) => {
       const sim = sims.get(assembly)!;
       return answer(
-        sim,
         timeoutMs,
         `${assembly}.inventory`,
         () => sim.inventory(),
@@ -184,7 +189,6 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
       const sim = sims.get(assembly)!;
       const a = sim.op(op, spec.resource);
       return answer<OpResult>(
-        sim,
         timeoutMs,
         `${assembly}.${op}`,
         () => (a.kind === 'hang' ? null : { rc: a.rc, text: a.text, epoch: sim.epoch }),
@@ -302,6 +306,9 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
       case 'crash':
         sim.powerOff();
         return;
+      case 'reboot':
+        sim.reboot();
+        return;
       case 'partition':
         sim.partitioned = true;
         return;
@@ -321,12 +328,12 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   }
 
   for (const f of o.faults) {
-    const known =
-      f.kind.startsWith('bus-') ||
-      sims.has(f.target) ||
-      config.services.some((s) => s.id === f.target);
+    if (f.kind.startsWith('bus-')) continue;
     const wantsService = ['fail', 'fail-always', 'clear', 'hang'].includes(f.kind);
-    if (!known || wantsService !== !sims.has(f.target))
+    const known = wantsService
+      ? config.services.some((s) => s.id === f.target)
+      : sims.has(f.target);
+    if (!known)
       throw new CpeError(
         'BAD_FAULT',
         `fault ${f.kind}: no ${wantsService ? 'service' : 'assembly'} "${f.target}" in ${config.name}`,
@@ -370,7 +377,12 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   for (;;) {
     const next = clock.nextAt();
     if (next === null || next > limit) break;
-    if (clock.now() >= lastFault && engine.executor.idle && next - activity > settleMs) {
+    if (
+      clock.now() >= lastFault &&
+      engine.executor.idle &&
+      outstanding === 0 &&
+      next - activity > settleMs
+    ) {
       reason = 'settled';
       break;
     }

@@ -8,7 +8,7 @@
 import { SCORE_INFINITY, type ServiceConfig } from '../lib/config/index.js';
 import { ActionSet } from './actions.js';
 import { RuleRunner, type Decision } from './engine.js';
-import { Placer } from './placement.js';
+import { FAILBACK_SCORE, Placer } from './placement.js';
 import {
   misplacement,
   retryAt,
@@ -411,8 +411,7 @@ class Planner {
   }
 
   #stopDuplicates(situation: Situation, s: ServiceWhereabouts, decision: Decision): string[] {
-    // Keep an instance that obeys the placement rules, if one does.
-    const keep = s.running.find((a) => misplacement(this.world, s, a) === null) ?? s.running[0];
+    const keep = keeper(this.world, s);
     if (keep !== undefined) this.#placer.occupy(s.config, keep);
     const extra = [...s.running, ...s.failed].filter((a) => a !== keep);
     return extra.map((a) =>
@@ -703,6 +702,26 @@ class Planner {
       }
     }
   }
+}
+
+/**
+ * Which of several running copies stays: one that obeys the placement
+ * rules; home if the service fails back (and its stickiness does not keep
+ * it where it is, as for a single copy); otherwise the one started last —
+ * the copy the engine itself placed, where an assembly that came back after
+ * its services were moved still runs the old one (failback "never" means
+ * it stays where it was moved).
+ */
+function keeper(world: World, s: ServiceWhereabouts): string | undefined {
+  const obeying = s.running.filter((a) => misplacement(world, s, a) === null);
+  const pool = obeying.length > 0 ? obeying : s.running;
+  const failsBack = s.config.failback === 'auto' && s.config.stickiness < FAILBACK_SCORE;
+  if (failsBack && pool.includes(s.config.home)) return s.config.home;
+  const since = (a: string): number => s.obs?.instances[a]?.since ?? Number.NEGATIVE_INFINITY;
+  return pool.reduce<string | undefined>(
+    (best, a) => (best === undefined || since(a) > since(best) ? a : best),
+    undefined,
+  );
 }
 
 function vetoMatches(veto: Decision, type: string): boolean {

@@ -13,6 +13,8 @@ interface SimService {
   /** once: the next monitor finds it crashed; always: it fails every start and monitor. */
   fail: 'once' | 'always' | null;
   hang: boolean;
+  /** Starts asked of it: a test can tell "kept running" from "started again". */
+  starts: number;
 }
 
 /** An answer, or no answer at all (a hung monitor, a partitioned agent). */
@@ -29,6 +31,7 @@ export interface SimServiceState {
   readonly resource: string;
   readonly state: SimState;
   readonly fault: string | null;
+  readonly starts: number;
 }
 
 export interface SimOptions {
@@ -92,6 +95,7 @@ export class SimAssembly {
     });
     switch (op) {
       case 'start':
+        s.starts += 1;
         if (s.fail === 'always') {
           s.state = 'failed';
           return answer(OCF.errGeneric, 'simulated start failure (fails for good)');
@@ -189,13 +193,14 @@ export class SimAssembly {
           [s.fail === null ? '' : `fail ${s.fail}`, s.hang ? 'monitor hangs' : '']
             .filter(Boolean)
             .join(', ') || null,
+        starts: s.starts,
       }));
   }
 
   #service(resource: string): SimService {
     let s = this.#services.get(resource);
     if (!s) {
-      s = { state: 'stopped', fail: null, hang: false };
+      s = { state: 'stopped', fail: null, hang: false, starts: 0 };
       this.#services.set(resource, s);
     }
     return s;
