@@ -3,6 +3,7 @@
  * Every call is idempotent and validates before it stores anything: a
  * refused call leaves no trace, an answered one is on disk.
  */
+import { randomUUID } from 'node:crypto';
 import { CPE_EVENTS, DPE_OBJECT, dpeNode } from '../lib/addresses.js';
 import type { Bus } from '../lib/bus/bus.js';
 import type { MethodClient } from '../lib/bus/client.js';
@@ -60,7 +61,12 @@ export class CpeApi {
 
   event(name: string, severity: Severity, values: QmfMap): void {
     publishEvents(this.#d.bus, CPE_EVENTS, [
-      { name, severity, timestamp: (this.#d.now ?? Date.now)(), values },
+      {
+        name,
+        severity,
+        timestamp: (this.#d.now ?? Date.now)(),
+        values: { id: randomUUID(), ...values },
+      },
     ]);
   }
 

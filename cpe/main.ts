@@ -61,7 +61,11 @@ try {
   await cpe.start();
   const count = (await cpe.store.list()).length;
   notifier.ready(`serving ${count} deployable(s), DPEs under ${cpe.supervisor.kind}`);
-  log.info('ready', { supervisor: cpe.supervisor.kind, deployables: count, bus: s.busUrl });
+  log.info("ready", {
+    supervisor: cpe.supervisor.kind,
+    deployables: count,
+    bus: s.busUrl.replace(/\/\/[^@/]*@/, "//"),
+  });
 } catch (err) {
   log.error('cannot start', { error: errorMessage(err) });
   process.exit(1);

@@ -285,6 +285,7 @@ function subject(a: Action): QmfMap {
   return {
     service: a.service ?? null,
     assembly: a.assembly ?? null,
+    ...(a.level === undefined ? {} : { level: a.level }),
     ...(a.from === undefined ? {} : { from: a.from }),
     ...(a.to === undefined ? {} : { to: a.to }),
   };

@@ -85,9 +85,15 @@ export class MonitorScheduler {
   async #fire(key: string, w: Watch): Promise<void> {
     w.timer = null;
     if (this.#watches.get(key) !== w || w.calling) return;
+    const { store, clock, agents } = this.#o;
+    const bus = store.bus;
+    if (!bus.connected || clock.now() < bus.since) {
+      // Agents are still reconnecting after the bus came back: a call now may be lost on the way.
+      this.#schedule(key, w);
+      return;
+    }
     w.calling = true;
     this.#calls += 1;
-    const { store, clock, agents } = this.#o;
     const s = w.service;
     let failure: string | null = null;
     let state: InstanceState = 'running';
@@ -108,12 +114,11 @@ export class MonitorScheduler {
       w.calling = false;
       if (this.#watches.get(key) === w && !this.#closed) this.#schedule(key, w);
     }
-    if (
-      failure === null ||
-      this.#watches.get(key) !== w ||
-      !store.reachable(this.#o.config(), w.assembly, clock.now())
-    )
-      return; // a result from an assembly past its deadline is not held against the service
+    if (failure === null || this.#watches.get(key) !== w) return;
+    // The bus dropped meanwhile: the call may never have reached the agent.
+    if (store.bus !== bus) return;
+    // A result from an assembly past its deadline is not held against the service.
+    if (!store.reachable(this.#o.config(), w.assembly, clock.now())) return;
     this.#o.log.warn('service failed', { service: s.id, assembly: w.assembly, reason: failure });
     store.instance(s.id, w.assembly, state, clock.now(), failure, {
       failure: true,

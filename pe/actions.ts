@@ -76,6 +76,11 @@ export class ActionSet {
     return undefined;
   }
 
+  /** Every planned action that satisfies the predicate, in no particular order. */
+  filter(predicate: (a: Action) => boolean): Action[] {
+    return [...this.#actions.values()].filter(predicate);
+  }
+
   addDependency(id: string, on: string): void {
     const action = this.#actions.get(id);
     if (!action || id === on || action.after.includes(on)) return;

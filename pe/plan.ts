@@ -119,6 +119,22 @@ class Planner {
     }
     this.#followColocations();
     this.#orderByConstraints();
+    this.#fenceBeforeRecovery();
+  }
+
+  /**
+   * A fence and a recovery of one assembly: the fence first. Recovering
+   * (rebooting, rebuilding) a node that is not yet known to be off could
+   * let it run a never-twice service beside the copy started elsewhere; and
+   * a recovered assembly is the one to keep, not to power off after.
+   */
+  #fenceBeforeRecovery(): void {
+    for (const fence of this.#actions.filter((a) => a.type === 'fence-assembly')) {
+      for (const recover of this.#actions.filter(
+        (a) => a.type === 'recover-assembly' && a.assembly === fence.assembly,
+      ))
+        this.#actions.addDependency(recover.id, fence.id);
+    }
   }
 
   finish(): Plan {

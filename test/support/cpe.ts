@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ProfileName } from '../../lib/bus/addressing.js';
 import { Bus } from '../../lib/bus/bus.js';
 import { MethodClient } from '../../lib/bus/client.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
@@ -41,6 +42,13 @@ export function freePort(): Promise<number> {
   });
 }
 
+export interface CpeProcessOptions {
+  /** The settings file's content (the DPEs read it too). */
+  readonly settings?: Readonly<Record<string, unknown>>;
+  /** A broker instead of the embedded router. */
+  readonly broker?: { readonly url: string; readonly profile: string };
+}
+
 export class CpeProcess {
   child: ChildProcess | undefined;
   output = '';
@@ -50,20 +58,30 @@ export class CpeProcess {
     readonly port: number,
     /** Runs dist/cpe/main.js (and so the compiled DPE) instead of the sources under tsx. */
     readonly compiled = false,
+    readonly options: CpeProcessOptions = {},
   ) {}
 
-  static async create(compiled = false): Promise<CpeProcess> {
-    return new CpeProcess(mkdtempSync(join(tmpdir(), 'cpe-state-')), await freePort(), compiled);
+  static async create(compiled = false, options: CpeProcessOptions = {}): Promise<CpeProcess> {
+    return new CpeProcess(
+      mkdtempSync(join(tmpdir(), 'cpe-state-')),
+      await freePort(),
+      compiled,
+      options,
+    );
   }
 
   get url(): string {
-    return `amqp://127.0.0.1:${this.port}`;
+    return this.options.broker?.url ?? `amqp://127.0.0.1:${this.port}`;
   }
 
-  /** An empty settings file: the host's /etc/cpe/cpe.json must not leak into tests. */
-  #settingsFile(): string {
+  get profile(): string {
+    return this.options.broker?.profile ?? 'embedded';
+  }
+
+  /** The settings file, by default empty: the host's /etc/cpe/cpe.json must not leak into tests. */
+  get settingsFile(): string {
     const file = join(this.stateDir, 'settings.json');
-    writeFileSync(file, '{}\n');
+    writeFileSync(file, `${JSON.stringify(this.options.settings ?? {})}\n`);
     return file;
   }
 
@@ -85,10 +103,13 @@ export class CpeProcess {
         String(this.port),
         '--bus-url',
         this.url,
+        '--bus-profile',
+        this.profile,
+        ...(this.options.broker ? ['--no-router-enabled'] : []),
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CPE_CONFIG: this.#settingsFile(), NOTIFY_SOCKET: '' },
+        env: { ...process.env, CPE_CONFIG: this.settingsFile, NOTIFY_SOCKET: '' },
       },
     );
     this.child = child;
@@ -134,11 +155,11 @@ export class CpeClient {
   readonly bus: Bus;
   readonly client: MethodClient;
 
-  constructor(url: string) {
+  constructor(url: string, profile: ProfileName = 'embedded') {
     const logger = silentLogger();
     this.bus = new Bus({
       url,
-      profile: 'embedded',
+      profile,
       name: 'test',
       logger,
       reconnect: { initialMs: 50, maxMs: 500 },
