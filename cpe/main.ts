@@ -61,10 +61,10 @@ try {
   await cpe.start();
   const count = (await cpe.store.list()).length;
   notifier.ready(`serving ${count} deployable(s), DPEs under ${cpe.supervisor.kind}`);
-  log.info("ready", {
+  log.info('ready', {
     supervisor: cpe.supervisor.kind,
     deployables: count,
-    bus: s.busUrl.replace(/\/\/[^@/]*@/, "//"),
+    bus: s.busUrl.replace(/\/\/[^@/]*@/, '//'),
   });
 } catch (err) {
   log.error('cannot start', { error: errorMessage(err) });

@@ -2,6 +2,7 @@
 export { DeployableEngine, type EngineOptions, type Emit } from './engine.js';
 export {
   simulate,
+  describeEvent,
   parseFault,
   FAULT_KINDS,
   type FaultKind,

@@ -394,7 +394,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   return { endedMs: clock.now() - start, reason, engine, assemblies: sims };
 }
 
-function describeEvent(name: string, v: QmfMap): string | null {
+/** An event of the DPE's as one line for people (the simulator's timeline, the demo). */
+export function describeEvent(name: string, v: QmfMap): string | null {
   const s = (k: string): string => qmfText(v[k]);
   switch (name) {
     case 'assembly_state_change':
@@ -412,9 +413,14 @@ function describeEvent(name: string, v: QmfMap): string | null {
     case 'action_blocked':
       return `BLOCKED ${target(v)}: ${s('reason')}`;
     case 'notify':
-      return `notify ${s('event')}: ${s('reason')}`;
-    default:
-      return name;
+      return `notify ${s('reason')}`;
+    default: {
+      // Others' events (the CPE's): the name and what it carries.
+      const rest = Object.entries(v)
+        .filter(([k, x]) => k !== 'id' && k !== 'deployable' && x !== null)
+        .map(([k, x]) => `${k}=${qmfText(x)}`);
+      return [name, ...rest].join(' ');
+    }
   }
 }
 

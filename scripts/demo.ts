@@ -1,118 +1,184 @@
 /**
- * `npm run demo`: the product on its embedded defaults, as an operator would
- * drive it. Starts a CPE (embedded router, DPEs as child processes, state in
- * a temporary directory), then runs cpectl against it: create the example
- * deployable, wait for its DPE, kill the DPE and watch the CPE restart it,
- * update, destroy, and stop the CPE. Prints each command and what it said.
- * No broker and no systemd needed.
+ * `npm run demo`: the engine at work on its embedded defaults, as an
+ * operator would drive it — no broker, no systemd. Starts a CPE (embedded
+ * router, DPEs as child processes, state in a temporary directory) and
+ * simulated assemblies (cpe-agent --simulate), then runs cpectl: create the
+ * example deployable, fail a service (it is restarted where it failed),
+ * silence an assembly (its service moves), kill the DPE (it comes back and
+ * restarts nothing), destroy it, stop everything. Prints each command, what
+ * it said, and the events that say why.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeEvent } from '../dpe/index.js';
+import { Bus } from '../lib/bus/bus.js';
+import { subscribeEvents } from '../lib/bus/events.js';
+import { silentLogger } from '../lib/log.js';
 
 const root = join(import.meta.dirname, '..');
 const bin = (name: string): string => join(root, 'dist', name, 'main.js');
 const state = mkdtempSync(join(tmpdir(), 'cpe-demo-'));
+const NAME = 'wordpress-ha';
+// The example, with the demo's recovery command (the host's settings allow it).
+const recover = join(root, 'scripts', 'demo-recover');
+const config = join(state, 'wordpress-ha.xml');
+writeFileSync(
+  config,
+  readFileSync(join(root, 'examples', 'wordpress-ha.xml'), 'utf8').replace(
+    'command="/usr/libexec/cpe/recover-assembly"',
+    `command="${recover}"`,
+  ),
+);
 const settings = join(state, 'cpe.json');
-writeFileSync(settings, '{}\n'); // the host's /etc/cpe/cpe.json stays out of the demo
+// The host's /etc/cpe/cpe.json stays out of the demo.
+writeFileSync(settings, `${JSON.stringify({ recovery: { commands: recover } })}\n`);
 const port = await new Promise<number>((resolve) => {
   const s = net.createServer().listen(0, '127.0.0.1', () => {
     const { port: p } = s.address() as net.AddressInfo;
     s.close(() => resolve(p));
   });
 });
-const bus = ['--config', settings, '--bus-url', `amqp://127.0.0.1:${port}`]; // for cpectl
+const url = `amqp://127.0.0.1:${port}`;
+const bus = ['--config', settings, '--bus-url', url]; // for cpectl and the agents
 
 function say(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Runs cpectl; events keep printing meanwhile. */
+async function run(args: readonly string[]): Promise<{ code: number; out: string }> {
+  const child = spawn(process.execPath, [bin('cli'), ...args, ...bus], { cwd: root });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
+  return { code, out };
+}
+
 /** Runs cpectl as an operator would, printing the command and its output. */
-function cpectl(...args: string[]): { code: number; out: string } {
+async function cpectl(...args: string[]): Promise<{ code: number; out: string }> {
   say(`\n$ cpectl ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [bin('cli'), ...args, ...bus], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  process.stdout.write(r.stdout + r.stderr);
-  return { code: r.status ?? 1, out: r.stdout };
+  const r = await run(args);
+  process.stdout.write(r.out);
+  return r;
 }
 
-function quietStatus(): Record<string, unknown> {
-  const r = spawnSync(process.execPath, [bin('cli'), 'status', '--json', 'wordpress-ha', ...bus], {
-    encoding: 'utf8',
-  });
-  return r.status === 0 || r.stdout.startsWith('{')
-    ? (JSON.parse(r.stdout) as Record<string, unknown>)
-    : {};
+async function quietStatus(): Promise<Record<string, unknown>> {
+  const r = await run(['status', '--json', NAME]);
+  return r.out.startsWith('{') ? (JSON.parse(r.out) as Record<string, unknown>) : {};
 }
 
-async function waitReady(notPid?: unknown): Promise<void> {
-  const deadline = Date.now() + 30_000;
+async function until(what: string, ok: (s: Record<string, unknown>) => boolean): Promise<void> {
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const s = quietStatus();
-    if (s.dpe_ready === true && s.dpe_pid !== notPid) return;
-    await new Promise((r) => setTimeout(r, 200));
+    if (ok(await quietStatus())) return;
+    await sleep(250);
   }
-  throw new Error('the DPE did not become ready in 30 s');
+  throw new Error(`gave up waiting for ${what}`);
 }
 
-const log = join(state, 'cpe.log');
-const url = `amqp://127.0.0.1:${port}`;
-say(`$ cpe --supervisor process --state-dir ${state} --router-port ${port} --bus-url ${url} &`);
-say(`  (its log: ${log})`);
-const cpe = spawn(
-  process.execPath,
-  [
-    bin('cpe'),
-    '--supervisor',
-    'process',
-    '--state-dir',
-    state,
-    '--router-port',
-    String(port),
-    '--bus-url',
-    url,
-  ],
-  {
+const where = (s: Record<string, unknown>, service: string): unknown =>
+  (s.services as { id: string; assembly: unknown }[] | undefined)?.find((x) => x.id === service)
+    ?.assembly;
+
+/** Starts a daemon with its output in a log file; resolves once it logs "ready". */
+async function daemon(name: string, args: string[], log: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [bin(name), ...args], {
     stdio: ['ignore', openSync(log, 'a'), openSync(log, 'a')],
     env: { ...process.env, CPE_CONFIG: settings, NOTIFY_SOCKET: '' },
-  },
-);
-let failed = false;
-try {
+  });
   const deadline = Date.now() + 30_000;
   while (!/ INFO ready /.test(readFileSync(log, 'utf8'))) {
-    if (cpe.exitCode !== null || Date.now() > deadline)
-      throw new Error(`the CPE did not start:\n${readFileSync(log, 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 100));
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`${name} did not start:\n${readFileSync(log, 'utf8')}`);
+    await sleep(100);
   }
-  if (cpectl('create', 'examples/wordpress-ha.xml').code !== 0) throw new Error('create failed');
-  await waitReady();
-  cpectl('list');
-  const pid = quietStatus().dpe_pid;
-  cpectl('status', 'wordpress-ha');
-  say(`\n$ kill -9 ${String(pid)}          # the DPE dies; the CPE starts another`);
+  return child;
+}
+
+function stop(child: ChildProcess | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+let cpe: ChildProcess | undefined;
+let agents: ChildProcess | undefined;
+let watcher: Bus | undefined;
+let failed = false;
+try {
+  const cpeLog = join(state, 'cpe.log');
+  say(`$ cpe --supervisor process --state-dir ${state} --router-port ${port} &`);
+  say(`  (its log: ${cpeLog})`);
+  cpe = await daemon(
+    'cpe',
+    ['--supervisor', 'process', '--state-dir', state, '--router-port', String(port)].concat(bus),
+    cpeLog,
+  );
+  say(`\n$ cpe-agent --simulate --deployable-config ${config} &`);
+  say('  (three simulated assemblies, web1, web2 and db1, each with a fault injector)');
+  agents = await daemon(
+    'agent',
+    ['--simulate', '--deployable-config', config, ...bus],
+    join(state, 'agents.log'),
+  );
+
+  // What the DPE says as it works: the events on cpe.events.
+  watcher = new Bus({ url, profile: 'embedded', name: 'demo', logger: silentLogger() });
+  await subscribeEvents(watcher, 'cpe.events', (e) => {
+    const text = describeEvent(e.name, e.values);
+    if (text !== null && e.values.id !== undefined) say(`  event: ${text}`);
+  }).ready;
+
+  if ((await cpectl('create', config)).code !== 0) throw new Error('create failed');
+  await until('the deployable running', (s) => s.state === 'running');
+  await cpectl('status', NAME);
+
+  say('\n# A service crashes; its next monitor finds it, and it is restarted where it ran.');
+  await cpectl('fault', '--deployable', NAME, 'web2', 'fail', 'rsc_web2_httpd');
+  await until('the restart', (s) =>
+    (s.services as { id: string; failures: unknown[]; state: string }[]).some(
+      (x) => x.id === 'rsc_web2_httpd' && x.failures.length > 0 && x.state === 'running',
+    ),
+  );
+
+  say('\n# web1 stops beating: after 3 missed beats (2 s each) its service moves, and');
+  say('# its recovery driver is called.');
+  await cpectl('fault', '--deployable', NAME, 'web1', 'silence');
+  await until('the move', (s) => where(s, 'rsc_web1_httpd') === 'web2');
+  await sleep(500);
+  await cpectl('status', NAME);
+
+  const pid = (await quietStatus()).dpe_pid;
+  say(`\n$ kill -9 ${String(pid)}    # the DPE dies: the CPE restarts it, it asks the agents`);
+  say('                      # what they run, and restarts nothing');
   process.kill(Number(pid), 'SIGKILL');
-  await waitReady(pid);
-  cpectl('status', 'wordpress-ha');
-  cpectl('destroy', 'wordpress-ha');
-  say('\nThe CPE said (its log):');
-  for (const line of readFileSync(log, 'utf8').split('\n'))
-    if (/DPE|deployable|ready|adopt/i.test(line)) say(`  ${line.slice(0, 160)}`);
+  await until('the new DPE', (s) => s.dpe_ready === true && s.dpe_pid !== pid && s.state !== null);
+  await sleep(1500);
+  await cpectl('status', NAME);
+  await cpectl('destroy', NAME);
 } catch (err) {
   failed = true;
   process.stderr.write(`demo failed: ${(err as Error).message}\n`);
 } finally {
-  say(`\n$ kill ${String(cpe.pid)}           # SIGTERM: the CPE stops gracefully`);
-  await new Promise<void>((resolve) => {
-    if (cpe.exitCode !== null) return resolve();
-    cpe.once('exit', () => resolve());
-    cpe.kill('SIGTERM');
-  });
+  await watcher?.close();
+  say('\n$ kill %cpe-agent %cpe    # SIGTERM: both stop gracefully');
+  await stop(agents);
+  await stop(cpe);
   rmSync(state, { recursive: true, force: true });
 }
-say(failed ? '\ndemo failed' : '\ndemo done: run `npx cpe --help` and `npx cpectl help` for more');
+say(
+  failed
+    ? '\ndemo failed'
+    : '\ndemo done: try `npx cpectl simulate --run examples/wordpress-ha.xml --fault silence:web1@30s`,\n`npx cpe --help` and `npx cpectl help`',
+);
 process.exit(failed ? 1 : 0);

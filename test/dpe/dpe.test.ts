@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { subscribeEvents } from '../../lib/bus/events.js';
-import type { BusEvent, QmfMap } from '../../lib/bus/qmf.js';
+import { qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
 import { simulateCommand } from '../../cli/simulate.js';
 import { AgentsProcess } from '../support/agents.js';
 import { rabbitmq, restartRabbitMq, until } from '../support/bus.js';
@@ -33,13 +33,13 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
     list.filter(
       (e) =>
         e.name === `action_${phase}` &&
-        (types.length === 0 || types.includes(String(e.values.type))),
+        (types.length === 0 || types.includes(qmfText(e.values.type))),
     );
   const status = (): Promise<QmfMap> => api.call('deployable_status', { name });
   const placement = async (): Promise<Record<string, string | null>> =>
     Object.fromEntries(
       ((await status()).services as QmfMap[]).map((s) => [
-        String(s.id),
+        qmfText(s.id),
         s.assembly as string | null,
       ]),
     );
@@ -111,11 +111,11 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
     const failed = later.find(
       (e) => e.name === 'service_state_change' && e.values.state === 'failed',
     );
-    assert.match(String(failed?.values.reason), /monitor on a1: rc 7/);
+    assert.match(qmfText(failed?.values.reason), /monitor on a1: rc 7/);
     const started = actions(later, 'started', 'restart')[0]!;
     assert.equal(started.values.rule, 'restart-failed-service');
     assert.equal(started.values.service, 'rsc_a1_web');
-    assert.match(String(started.values.reason), /rsc_a1_web failed on a1: restart it there/);
+    assert.match(qmfText(started.values.reason), /rsc_a1_web failed on a1: restart it there/);
     assert.equal((await agents.services('a1')).find((x) => x.resource === 'rsc_a1_web')!.starts, 2);
   });
 
@@ -160,7 +160,7 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
     const down = later.find((e) => e.name === 'assembly_state_change' && e.values.state === 'down');
     assert.equal(down?.values.assembly, 'a1');
     assert.match(
-      String(down?.values.reason),
+      qmfText(down?.values.reason),
       /missed 3 heartbeats \(interval 500 ms, down after 3\)/,
     );
     const move = actions(later, 'finished', 'move')[0]!;
@@ -218,7 +218,7 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
     assert.equal(escalated?.values.level, 'assembly');
     assert.equal(escalated?.values.rule, 'escalate-service-to-assembly');
     assert.match(
-      String(escalated?.values.reason),
+      qmfText(escalated?.values.reason),
       /rsc_a2_app failed twice within \d+ ms: escalate to assembly a2/,
     );
     // The restart's start fails too: that is the second failure, which escalates.
