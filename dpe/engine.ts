@@ -20,6 +20,20 @@ import { deployableState, statusOf, type DeployableState, type DpeStatus } from 
 
 export type Emit = (name: string, severity: Severity, values: QmfMap) => void;
 
+/** Every event a DPE publishes (schemas/cpe-api.md documents each). */
+export const DPE_EVENTS = [
+  'deployable_state_change',
+  'assembly_state_change',
+  'service_state_change',
+  'action_started',
+  'action_finished',
+  'action_failed',
+  'action_blocked',
+  'notify',
+] as const;
+
+type DpeEvent = (typeof DPE_EVENTS)[number];
+
 export interface EngineOptions {
   readonly config: DeployableConfig;
   readonly clock: Clock;
@@ -220,7 +234,7 @@ export class DeployableEngine {
       rule: a.rule,
       detail,
     });
-    this.#emit(`action_${phase}`, severity, {
+    this.#emit(`action_${phase}` as const, severity, {
       action: a.id,
       type: a.type,
       ...subject(a),
@@ -272,7 +286,7 @@ export class DeployableEngine {
     this.#state = state;
   }
 
-  #emit(name: string, severity: Severity, values: QmfMap): void {
+  #emit(name: DpeEvent, severity: Severity, values: QmfMap): void {
     this.#o.emit(name, severity, {
       id: this.#o.newId(),
       deployable: this.#config.name,

@@ -1,5 +1,5 @@
 /** What other programs use of the DPE: its engine, and the simulator built on it. */
-export { DeployableEngine, type EngineOptions, type Emit } from './engine.js';
+export { DeployableEngine, DPE_EVENTS, type EngineOptions, type Emit } from './engine.js';
 export {
   simulate,
   describeEvent,

@@ -1,0 +1,68 @@
+/**
+ * The documents are a contract for clients written from them alone: every
+ * method, argument, event, status field and fault the code has must be in
+ * them, by its exact name.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPeInput } from '../../cli/pe-input.js';
+import { CpeApi, type CpeApiDeps } from '../../cpe/api.js';
+import { DPE_EVENTS, FAULT_KINDS, parseFault, simulate } from '../../dpe/index.js';
+import { FAULT_ARGS, SERVICE_ARGS } from '../../lib/agent/protocol.js';
+import type { QmfMap } from '../../lib/bus/qmf.js';
+import { packageRoot } from '../../lib/paths.js';
+
+const doc = (file: string): string => readFileSync(join(packageRoot(), file), 'utf8');
+
+function missing(text: string, names: Iterable<string>): string[] {
+  return [...names].filter((n) => !text.includes(`\`${n}\``) && !text.includes(`\`${n}(`));
+}
+
+describe('the documents hold the code', () => {
+  it("schemas/cpe-api.md names every method of the CPE's API and every DPE event", () => {
+    const api = new CpeApi({} as CpeApiDeps);
+    const text = doc('schemas/cpe-api.md');
+    assert.deepEqual(missing(text, Object.keys(api.methods())), []);
+    assert.deepEqual(missing(text, DPE_EVENTS), []);
+    assert.deepEqual(missing(text, ['RECOVERY_COMMAND_NOT_ALLOWED']), []);
+  });
+
+  it('schemas/cpe-api.md describes every field of the status of assemblies and services', async () => {
+    const { input, now } = await loadPeInput(join(packageRoot(), 'examples', 'wordpress-ha.xml'));
+    const { engine } = await simulate({
+      input,
+      now,
+      faults: [parseFault('silence:web1@5s')],
+      onLine: () => undefined,
+    });
+    const status = engine.status();
+    const first = (key: string): QmfMap => (status[key] as QmfMap[])[0]!;
+    const text = doc('schemas/cpe-api.md');
+    assert.deepEqual(missing(text, Object.keys(first('assemblies'))), []);
+    assert.deepEqual(missing(text, Object.keys(first('services'))), []);
+    const instance = (first('services').instances as QmfMap[])[0]!;
+    assert.deepEqual(
+      Object.keys(instance).filter((k) => !text.includes(k)),
+      [],
+    );
+  });
+
+  it('schemas/agent-api.md names every method and argument of the agent and its fault injector', () => {
+    const text = doc('schemas/agent-api.md');
+    assert.deepEqual(missing(text, ['inventory', 'start', 'stop', 'monitor']), []);
+    assert.deepEqual(missing(text, Object.keys(SERVICE_ARGS)), []);
+    assert.deepEqual(missing(text, Object.keys(FAULT_ARGS)), []);
+    assert.deepEqual(
+      missing(
+        text,
+        Object.values(FAULT_ARGS).flatMap((args) => Object.keys(args)),
+      ),
+      [],
+    );
+  });
+
+  it('the README lists every fault kind of cpectl simulate --run', () => {
+    assert.deepEqual(missing(doc('README.md'), Object.keys(FAULT_KINDS)), []);
+  });
+});
