@@ -54,10 +54,12 @@ class SimulatedAgent {
 
   beat(): void {
     if (!this.bus.isUp) return;
+    const sender = this.bus.sender('topic', agentHeartbeats(this.deployable), true);
+    if (!sender.sendable()) return; // a beat never waits: a lost one is only late
     const sequence = this.sim.beat();
     if (sequence === null) return;
     const running = this.sim.services().filter((s) => s.state === 'running').length;
-    this.bus.sender('topic', agentHeartbeats(this.deployable), true).send(
+    sender.send(
       heartbeatMessage({
         agent: agentNode(this.deployable, this.host.name),
         timestamp: Date.now(),

@@ -1,7 +1,8 @@
 /**
  * A separate process for the messaging benchmarks: `router` (an embedded
  * router), `server` (an echo method server) or `publish` (heartbeats or
- * events as fast as credit allows). Speaks JSON lines on stdout.
+ * events as fast as credit allows; `beats:DEPLOYABLE:N` spreads heartbeats
+ * over a deployable's assemblies a1…aN). Speaks JSON lines on stdout.
  */
 import { Bus } from '../lib/bus/bus.js';
 import type { ProfileName } from '../lib/bus/addressing.js';
@@ -46,14 +47,29 @@ if (role === 'router') {
             severity: 'info',
             values: { i, deployable: 'bench' },
           })
-        : heartbeatMessage({
-            agent: 'agent.bench.a1',
-            timestamp: Date.now(),
-            intervalMs: 1000,
-            epoch: 'bench',
-            sequence: i,
-            values: { load1: 0.1 },
-          });
+        : kind.startsWith('beats:')
+          ? spreadBeat(i)
+          : heartbeatMessage({
+              agent: 'agent.bench.a1',
+              timestamp: Date.now(),
+              intervalMs: 1000,
+              epoch: 'bench',
+              sequence: i,
+              values: { load1: 0.1 },
+            });
+    // beats:DEPLOYABLE:N[:RUN] — the beats of assemblies a1…aN of a deployable, in turn
+    // (a new RUN is a new session of each: sequences start again).
+    const [, deployable = 'bench', n = '1', run = '0'] = kind.split(':');
+    const assemblies = Math.max(1, Number(n));
+    const spreadBeat = (i: number) =>
+      heartbeatMessage({
+        agent: `agent.${deployable}.a${((i - 1) % assemblies) + 1}`,
+        timestamp: Date.now(),
+        intervalMs: 1000,
+        epoch: `bench-${run}-${((i - 1) % assemblies) + 1}`,
+        sequence: Math.floor((i - 1) / assemblies) + 1,
+        values: { load1: 0.1 },
+      });
     const pump = (): void => {
       while (sent < count && sender.sendable()) sender.send(message(++sent));
       if (sent >= count) say({ sent });

@@ -4,6 +4,7 @@
  * Benchmarks are not tests: they assert nothing, they measure.
  */
 import { runCpe } from './cpe.js';
+import { runDpe } from './dpe.js';
 import { runMessaging } from './messaging.js';
 import { runPe } from './pe.js';
 import { mergeResults, printTable, RESULTS, type Figures } from './report.js';
@@ -12,6 +13,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Figures>>> = {
   pe: runPe,
   messaging: runMessaging,
   cpe: runCpe,
+  dpe: runDpe,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

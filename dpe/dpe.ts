@@ -247,6 +247,15 @@ export class Dpe {
             args: {},
             handler: () => ({ generation: this.#generation, pid: process.pid, ...engine.status() }),
           },
+          // Cheap to answer, however large the deployable: for monitoring and benchmarks.
+          counters: {
+            args: {},
+            handler: () => ({
+              heartbeats_received: engine.heartbeats,
+              passes: engine.loop.passes,
+              monitor_calls: engine.monitor.calls,
+            }),
+          },
         },
       },
       logger: log,

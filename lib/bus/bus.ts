@@ -11,6 +11,7 @@ import './rhea-list0.js';
 import rhea, {
   type Connection,
   type ConnectionOptions,
+  type Delivery,
   type EventContext,
   type Message,
   type Receiver,
@@ -25,6 +26,7 @@ import {
   type ProfileName,
 } from './addressing.js';
 import { BusCode, BusError } from './errors.js';
+import { Fifo } from './fifo.js';
 import { exceedsSize } from './size.js';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -93,6 +95,14 @@ export interface Subscription {
   readonly address: () => string;
 }
 
+/** Messages held per sender while the link has no credit or the session no room. */
+export const MAX_HELD_PER_SENDER = 100_000;
+
+interface Held {
+  readonly message: Message;
+  readonly onSent?: (delivery: Delivery) => void;
+}
+
 export class Bus {
   readonly profile: AddressProfile;
   readonly maxMessageBytes: number;
@@ -101,6 +111,8 @@ export class Bus {
   readonly #log: Logger;
   readonly #senders = new Map<string, Sender>();
   readonly #listeners = new Set<StateListener>();
+  readonly #held = new Map<Sender, Fifo<Held>>();
+  #dropped = 0;
   #state: BusState = 'connecting';
   #since = Date.now();
 
@@ -250,10 +262,54 @@ export class Bus {
     return sender;
   }
 
+  /**
+   * Sends when the link has credit and the session room (rhea throws once
+   * 2,048 deliveries wait in a session): otherwise holds the message, in
+   * order, and sends it when the sender becomes sendable. Past
+   * MAX_HELD_PER_SENDER the oldest held messages are dropped, counted and
+   * logged. `onSent` gets the delivery once it is sent.
+   */
+  post(sender: Sender, message: Message, onSent?: (delivery: Delivery) => void): void {
+    let held = this.#held.get(sender);
+    if (!held && sender.sendable()) {
+      const delivery = sender.send(message);
+      onSent?.(delivery);
+      return;
+    }
+    if (!held) {
+      held = new Fifo<Held>();
+      this.#held.set(sender, held);
+      const queue = held;
+      const flush = (): void => {
+        while (queue.length > 0 && sender.sendable()) {
+          const next = queue.shift()!;
+          const delivery = sender.send(next.message);
+          next.onSent?.(delivery);
+        }
+        if (queue.length === 0) {
+          sender.removeListener('sendable', flush);
+          this.#held.delete(sender);
+        }
+      };
+      sender.on('sendable', flush);
+    }
+    held.push({ message, ...(onSent ? { onSent } : {}) });
+    if (held.length > MAX_HELD_PER_SENDER) {
+      held.shift();
+      if (this.#dropped++ % 10_000 === 0)
+        this.#log.warn('messages dropped: a sender had no credit for too long', {
+          address: sender.target?.address ?? '',
+          dropped: this.#dropped,
+        });
+    }
+  }
+
   /** Forgets a cached sender (replies to a client that went away). */
   closeSender(address: string): void {
     for (const key of [`s ${address}`, `u ${address}`]) {
-      this.#senders.get(key)?.close();
+      const sender = this.#senders.get(key);
+      if (sender) this.#held.delete(sender);
+      sender?.close();
       this.#senders.delete(key);
     }
   }

@@ -153,15 +153,16 @@ export class MethodClient {
       this.#pending.set(correlationId, { method, resolve, reject, timer });
       const sender = this.#bus.sender('node', target.address);
       this.#watch(sender);
-      const delivery = sender.send(
+      this.#bus.post(
+        sender,
         requestMessage(
           { objectName: target.object, method, args },
           this.#replyTo,
           correlationId,
           timeoutMs,
         ),
+        (delivery) => this.#byDelivery.set(delivery, correlationId),
       );
-      this.#byDelivery.set(delivery, correlationId);
     });
   }
 

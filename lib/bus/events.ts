@@ -38,11 +38,15 @@ export function matchesFilter(event: BusEvent, filter: EventFilter): boolean {
   return true;
 }
 
-/** Publishes events; while the bus is down they are not queued here (callers needing delivery keep an outbox). */
+/**
+ * Publishes events, held in order while the link has no credit; while the
+ * bus is down they are not queued here (callers needing delivery keep an
+ * outbox).
+ */
 export function publishEvents(bus: Bus, topic: string, events: readonly BusEvent[]): boolean {
   if (!bus.isUp || events.length === 0) return false;
   const sender = bus.sender('topic', topic, true);
-  for (const event of events) sender.send(eventMessage(event));
+  for (const event of events) bus.post(sender, eventMessage(event));
   return true;
 }
 
@@ -90,9 +94,11 @@ export class HeartbeatSender {
     this.#timer = setInterval(() => this.beat(), this.intervalMs);
   }
 
-  /** Sends one heartbeat now (if the bus is up); returns whether it was sent. */
+  /** Sends one heartbeat now (if the bus is up and can take it: a beat never waits); returns whether it was sent. */
   beat(): boolean {
     if (!this.bus.isUp) return false;
+    const sender = this.bus.sender('topic', this.topic, true);
+    if (!sender.sendable()) return false; // a lost beat is only a late one
     this.#sequence += 1;
     const beat: Heartbeat = {
       agent: this.agent,
@@ -102,7 +108,7 @@ export class HeartbeatSender {
       sequence: this.#sequence,
       values: this.values(),
     };
-    this.bus.sender('topic', this.topic, true).send(heartbeatMessage(beat));
+    sender.send(heartbeatMessage(beat));
     return true;
   }
 

@@ -142,7 +142,7 @@ export class MethodServer {
       return;
     }
     this.#touchReplySender(to);
-    this.#bus.senderTo({ address: to }, true).send(build(to));
+    this.#bus.post(this.#bus.senderTo({ address: to }, true), build(to));
   }
 
   /** Least recently used reply senders are closed beyond the cap. */
