@@ -170,8 +170,11 @@ async function recovery(r: Rig, n: number): Promise<number[]> {
   return times;
 }
 
-function rssMb(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** A line of /proc/PID/status, in MB: VmRSS, or RssAnon (its own memory, not the shared binary's pages). */
+function statusMb(pid: number, field: 'VmRSS' | 'RssAnon'): number {
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+  );
   return Number(kb?.[1] ?? 0) / 1024;
 }
 
@@ -292,9 +295,14 @@ export async function runDpe(): Promise<Figures> {
     await new Promise((res) => setTimeout(res, 10_000));
     const pid = Number((await status(small)).dpe_pid);
     figures.dpe_idle_rss_mb = {
-      value: rssMb(pid),
+      value: statusMb(pid, 'VmRSS'),
       unit: 'MB',
       note: '10 assemblies, after 20 moves, idle 10 s; target ≤ 60',
+    };
+    figures.dpe_idle_anon_mb = {
+      value: statusMb(pid, 'RssAnon'),
+      unit: 'MB',
+      note: "of which its own (the rest: the node binary's pages, shared by every DPE)",
     };
   } finally {
     await small.close();

@@ -29,7 +29,7 @@ import {
   subscribeEvents,
   subscribeHeartbeats,
 } from '../lib/bus/events.js';
-import type { Heartbeat, QmfValue } from '../lib/bus/qmf.js';
+import type { Heartbeat, QmfMap, QmfValue } from '../lib/bus/qmf.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { systemClock } from '../lib/clock.js';
 import { loadDeployableConfig, type DeployableConfig } from '../lib/config/index.js';
@@ -216,8 +216,10 @@ export class Dpe {
       emit: (name, severity, values) =>
         publishEvents(o.bus, CPE_EVENTS, [{ name, severity, timestamp: Date.now(), values }]),
       onPlan: (input, plan) => {
-        if (plan.actions.length > 0)
-          this.#replay?.save(input, plan, this.#configXml, this.#generation);
+        if (plan.actions.length === 0 || !this.#replay) return;
+        // Off the path from a deadline to the actions it calls for.
+        const [xml, generation] = [this.#configXml, this.#generation];
+        setImmediate(() => this.#replay?.save(input, plan, xml, generation));
       },
       inventoryTimeoutMs: o.inventoryTimeoutMs,
     });
@@ -254,6 +256,7 @@ export class Dpe {
               heartbeats_received: engine.heartbeats,
               passes: engine.loop.passes,
               monitor_calls: engine.monitor.calls,
+              ...memory(),
             }),
           },
         },
@@ -297,5 +300,18 @@ function toBeat(beat: Heartbeat): Beat {
     sequence: beat.sequence,
     metrics: Object.keys(metrics).length > 0 ? metrics : null,
     facts,
+  };
+}
+
+/** The process's memory, in MB: what an operator checks first when a daemon grows. */
+function memory(): QmfMap {
+  const m = process.memoryUsage();
+  const mb = (n: number): number => Math.round((n / 1048576) * 10) / 10;
+  return {
+    rss_mb: mb(m.rss),
+    heap_used_mb: mb(m.heapUsed),
+    heap_total_mb: mb(m.heapTotal),
+    external_mb: mb(m.external),
+    array_buffers_mb: mb(m.arrayBuffers),
   };
 }

@@ -19,7 +19,7 @@ export interface ReconcileOptions {
   readonly executor: Executor;
   readonly clock: Clock;
   readonly log: Logger;
-  /** Every plan, with the input it was made from, before the executor takes it. */
+  /** Every plan, with the input it was made from, before the executor takes it (keep it quick). */
   readonly onPlan?: (input: PeInput, plan: Plan) => void;
   /** After every pass (the monitor schedule follows what runs). */
   readonly afterPass?: () => void;
