@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { agentHeartbeats, agentNode } from '../lib/addresses.js';
 import type { ProfileName } from '../lib/bus/addressing.js';
 import { subscribeEvents, subscribeHeartbeats } from '../lib/bus/events.js';
-import type { BusEvent, QmfMap } from '../lib/bus/qmf.js';
+import { qmfText, type BusEvent, type QmfMap } from '../lib/bus/qmf.js';
 import { AgentsProcess } from '../test/support/agents.js';
 import { amqp10Opens, RABBITMQ_URL } from '../test/support/bus.js';
 import { CpeClient, CpeProcess } from '../test/support/cpe.js';
@@ -79,7 +79,7 @@ async function rig(
     },
   });
   await cpe.start();
-  const profile = (broker?.profile ?? 'embedded') as ProfileName;
+  const profile = (broker?.profile ?? 'embedded');
   const api = new CpeClient(cpe.url, profile);
   await api.bus.whenUp(10_000);
   const events: Rig['events'][number][] = [];
@@ -119,7 +119,7 @@ async function recovery(r: Rig, n: number): Promise<number[]> {
     180_000,
     'all running',
   );
-  const placed = new Map((s.services as QmfMap[]).map((x) => [String(x.id), String(x.assembly)]));
+  const placed = new Map((s.services as QmfMap[]).map((x) => [qmfText(x.id), qmfText(x.assembly)]));
   // When each assembly last beat, as received here (the DPE receives it at the same moment).
   const lastBeat = new Map<string, number>();
   const prefix = agentNode(r.name, '');
@@ -144,12 +144,12 @@ async function recovery(r: Rig, n: number): Promise<number[]> {
           if (
             e.name === 'service_state_change' &&
             v.state === 'running' &&
-            services.includes(String(v.service)) &&
+            services.includes(qmfText(v.service)) &&
             v.assembly !== victim &&
-            !moved.has(String(v.service))
+            !moved.has(qmfText(v.service))
           ) {
-            moved.set(String(v.service), at);
-            placed.set(String(v.service), String(v.assembly));
+            moved.set(qmfText(v.service), at);
+            placed.set(qmfText(v.service), qmfText(v.assembly));
           }
         }
         return Promise.resolve(moved.size);
