@@ -79,7 +79,7 @@ async function rig(
     },
   });
   await cpe.start();
-  const profile = (broker?.profile ?? 'embedded');
+  const profile = broker?.profile ?? 'embedded';
   const api = new CpeClient(cpe.url, profile);
   await api.bus.whenUp(10_000);
   const events: Rig['events'][number][] = [];
