@@ -56,6 +56,8 @@ export class Placer {
   readonly #heap = new Heap<HeapEntry>((a, b) => better(a.load, b.load));
   readonly #colocations = new Map<string, { other: string; score: number }[]>();
   readonly #antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
+  /** What must run with each service (mandatory colocations, colocated orders), by partner. */
+  readonly #dependants = new Map<string, ServiceConfig[]>();
   readonly #constrained = new Set<string>();
   #sealed = false;
 
@@ -82,9 +84,23 @@ export class Placer {
       this.#constrained.add(a);
     };
     // As in Pacemaker, "service with partner" places the partner first and the
-    // service after it; the partner is not held back by the service.
-    for (const c of colocation) addColocation(c.service, c.with, c.score);
-    for (const o of order) if (o.colocate) addColocation(o.then, o.first, SCORE_INFINITY);
+    // service after it, counting where the service may run against the
+    // partner's candidates (ignored only when no candidate would be left).
+    const addDependant = (dependant: string, partner: string): void => {
+      const d = world.config.services.find((x) => x.id === dependant);
+      if (!d) return;
+      this.#dependants.set(partner, [...(this.#dependants.get(partner) ?? []), d]);
+      this.#constrained.add(partner);
+    };
+    for (const c of colocation) {
+      addColocation(c.service, c.with, c.score);
+      if (c.score >= SCORE_INFINITY) addDependant(c.service, c.with);
+    }
+    for (const o of order) {
+      if (!o.colocate) continue;
+      addColocation(o.then, o.first, SCORE_INFINITY);
+      addDependant(o.then, o.first);
+    }
     for (const aa of antiAffinity) {
       for (const s of aa.services) {
         const list = this.#antiAffinity.get(s) ?? [];
@@ -179,8 +195,16 @@ export class Placer {
   }
 
   #placeScored(request: PlaceRequest): PlaceResult {
+    return (
+      this.#bestOf(request, true) ??
+      this.#bestOf(request, false) ?? { ok: false, reason: this.#whyNot(request) }
+    );
+  }
+
+  /** The best candidate (with its dependants counted, or not), or undefined if none is eligible. */
+  #bestOf(request: PlaceRequest, withDependants: boolean): PlaceResult | undefined {
     let best: { load: Load; score: number } | undefined;
-    for (const candidate of this.#candidates(request, true)) {
+    for (const candidate of this.#candidates(request, true, withDependants)) {
       if (!candidate.eligible) continue;
       const load = this.#loads.get(candidate.assembly)!;
       if (
@@ -191,10 +215,10 @@ export class Placer {
         best = { load, score: candidate.score };
       }
     }
-    if (!best) return { ok: false, reason: this.#whyNot(request) };
+    if (!best) return undefined;
     // A running service stays unless another assembly scores strictly higher.
     if (request.current !== null) {
-      const stay = this.#candidates({ ...request, exclude: [] }).find(
+      const stay = this.#candidates({ ...request, exclude: [] }, false, withDependants).find(
         (c) => c.assembly === request.current,
       );
       if (stay?.eligible && stay.score >= best.score) {
@@ -206,7 +230,10 @@ export class Placer {
 
   /** Every assembly's score for the service, with the reasons: `cpectl simulate --explain`. */
   explain(request: PlaceRequest): PlacementExplanation {
-    const candidates = this.#candidates(request);
+    const counted = this.#candidates(request, false, true);
+    const candidates = counted.some((c) => c.eligible)
+      ? counted
+      : this.#candidates(request, false, false);
     const chosen = this.#placeScored(request);
     return { service: request.service.id, chosen: chosen.ok ? chosen.assembly : null, candidates };
   }
@@ -216,7 +243,7 @@ export class Placer {
    * mandatory partner pins the service to (and where it runs now), since no
    * other can be eligible.
    */
-  #candidates(request: PlaceRequest, narrow = false): PlacementScore[] {
+  #candidates(request: PlaceRequest, narrow = false, withDependants = false): PlacementScore[] {
     const { service, exclude, current } = request;
     const pinned = narrow ? this.#pinnedTo(service) : undefined;
     const names =
@@ -252,9 +279,49 @@ export class Placer {
         if (aa.score <= -SCORE_INFINITY) blockedBy ??= `must not share an assembly with ${clash}`;
         else parts[`apart from ${clash}`] = aa.score;
       }
+      if (withDependants && blockedBy === null) blockedBy = this.#dependantsBlock(service, load);
       const score = Object.values(parts).reduce((sum, p) => sum + p, 0);
       return { assembly: name, eligible: blockedBy === null, score, parts, excludedBy: blockedBy };
     });
+  }
+
+  /** Why a service's mandatory dependants could not run with it on this assembly, or null. */
+  #dependantsBlock(service: ServiceConfig, load: Load): string | null {
+    let cpu = service.utilization.cpu ?? 0;
+    let mem = service.utilization.memoryMb ?? 0;
+    if (this.#location.get(service.id) === load.name) cpu = mem = 0; // counted already
+    for (const d of this.#dependants.get(service.id) ?? []) {
+      const there = this.#location.get(d.id) === load.name;
+      const why = this.canHost(d, load.name);
+      if (why !== null) return `${d.id} (which must run with it) cannot: ${why}`;
+      if (!there) {
+        cpu += d.utilization.cpu ?? 0;
+        mem += d.utilization.memoryMb ?? 0;
+      }
+    }
+    if (load.cpuCap !== null && cpu > 0 && load.cpuUsed + cpu > load.cpuCap)
+      return `no room for it and what must run with it (${round(cpu)} CPU, ${round(load.cpuCap - load.cpuUsed)} free)`;
+    if (load.memCap !== null && mem > 0 && load.memUsed + mem > load.memCap)
+      return `no room for it and what must run with it (${round(mem)} MiB, ${round(load.memCap - load.memUsed)} MiB free)`;
+    return null;
+  }
+
+  /**
+   * Null if the service could run on the assembly beside what is placed
+   * there (health, allowed list, room, services it must never share with);
+   * else why not. For a service that would follow its partner there.
+   */
+  canHost(service: ServiceConfig, assembly: string): string | null {
+    const load = this.#loads.get(assembly);
+    if (!load) return 'no such assembly';
+    const why = this.#eligible(service, load, this.#location.get(service.id) === assembly);
+    if (why !== null) return why;
+    for (const aa of this.#antiAffinity.get(service.id) ?? []) {
+      if (aa.score > -SCORE_INFINITY) continue;
+      const clash = aa.others.find((o) => this.#location.get(o) === assembly);
+      if (clash !== undefined) return `must not share an assembly with ${clash}`;
+    }
+    return null;
   }
 
   /** Where a mandatory partner of the service is placed, if any. */

@@ -614,6 +614,20 @@ class Planner {
         if (this.#actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe')) {
           continue;
         }
+        const facts = { constraint: c.id, service: c.service, with: c.with };
+        const cannot = this.#placer.canHost(s.config, dest);
+        if (cannot !== null) {
+          // It cannot go where its partner goes: the colocation is broken, and it stops.
+          this.#stopBroken(
+            s,
+            at,
+            `colocation:${c.id}`,
+            facts,
+            `${c.service} must run with ${c.with}, which goes to ${dest}, where ${c.service} cannot run (${cannot}): stop it`,
+          );
+          changed = true;
+          continue;
+        }
         this.#actions.add({
           id: `move:${c.service}:${at}>${dest}`,
           type: 'move',
@@ -623,12 +637,57 @@ class Planner {
           after: [partner.id],
           rule: `colocation:${c.id}`,
           reason: `${c.service} must run with ${c.with}, which goes to ${dest}: move it along`,
-          facts: { constraint: c.id, service: c.service, with: c.with },
+          facts,
         });
         this.#placer.occupy(s.config, dest);
         changed = true;
       }
     }
+    this.#stopStranded(mandatory);
+  }
+
+  /** A service that must run with one that can run nowhere stops too (as Pacemaker does). */
+  #stopStranded(mandatory: World['config']['constraints']['colocation']): void {
+    const { world } = this;
+    const placing = (a: { readonly type: string }): boolean =>
+      a.type === 'start' || a.type === 'move';
+    for (const c of mandatory) {
+      const partner = world.byId.get(c.with)!;
+      const s = world.byId.get(c.service)!;
+      const at = s.running[0];
+      if (at === undefined || s.busy.length > 0) continue;
+      if (partner.running.length > 0 || partner.unknown.length > 0 || partner.unseen) continue;
+      if (partner.busy.some((a) => placing(a) || a.type === 'restart')) continue;
+      if (this.#actions.findFor(c.with, placing)) continue;
+      if (this.#actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe'))
+        continue;
+      this.#stopBroken(
+        s,
+        at,
+        `colocation:${c.id}`,
+        { constraint: c.id, service: c.service, with: c.with },
+        `${c.service} must run with ${c.with}, which cannot run anywhere: stop it until ${c.with} runs again`,
+      );
+    }
+  }
+
+  #stopBroken(
+    s: ServiceWhereabouts,
+    at: string,
+    rule: string,
+    facts: Readonly<Record<string, FactValue>>,
+    reason: string,
+  ): void {
+    this.#actions.add({
+      id: `stop:${s.config.id}@${at}`,
+      type: 'stop',
+      service: s.config.id,
+      assembly: at,
+      rule,
+      reason,
+      facts,
+    });
+    this.#placer.vacate(s.config);
   }
 
   /** first before then (and stops the other way round); mandatory orders block or cascade. */
@@ -691,7 +750,19 @@ class Planner {
         // A mandatory dependant follows its first: colocated it moves along, otherwise it restarts after.
         const dest = f.type === 'move' ? f.to : f.assembly;
         const at = then.running[0]!;
-        if (o.colocate && dest !== undefined && dest !== at) {
+        const cannot =
+          o.colocate && dest !== undefined && dest !== at
+            ? this.#placer.canHost(then.config, dest)
+            : null;
+        if (cannot !== null) {
+          this.#stopBroken(
+            then,
+            at,
+            `order:${o.id}`,
+            facts,
+            `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest!}, where ${o.then} cannot run (${cannot}): stop it`,
+          );
+        } else if (o.colocate && dest !== undefined && dest !== at) {
           this.#actions.add({
             id: `move:${o.then}:${at}>${dest}`,
             type: 'move',
