@@ -119,6 +119,8 @@ export function misplacement(world: World, s: ServiceWhereabouts, where: string)
   if (allowed !== 'any' && !allowed.includes(where)) {
     return `it may run only on ${allowed.join(', ')}`;
   }
+  const over = overCapacity(world).get(s.config.id);
+  if (over !== undefined && over.assembly === where) return over.reason;
   const { partners, rivals } = mandatoryPeers(world);
   for (const w of partners.get(s.config.id) ?? []) {
     const at = world.byId.get(w)?.running[0];
@@ -129,6 +131,54 @@ export function misplacement(world: World, s: ServiceWhereabouts, where: string)
       return `it must not share ${where} with ${other}`;
   }
   return null;
+}
+
+const overByWorld = new WeakMap<World, Map<string, { assembly: string; reason: string }>>();
+
+/**
+ * Services that push a reachable assembly past its capacity (declared, or
+ * reported by its agent): they are misplaced and move where there is room,
+ * as in Pacemaker. Which stay: those at home first, then never-twice ones,
+ * then by id — the rest, beyond the capacity, go.
+ */
+function overCapacity(world: World): Map<string, { assembly: string; reason: string }> {
+  let over = overByWorld.get(world);
+  if (over) return over;
+  over = new Map();
+  const byAssembly = new Map<string, ServiceWhereabouts[]>();
+  for (const s of world.services) {
+    const at = s.running[0];
+    if (at === undefined) continue;
+    const list = byAssembly.get(at);
+    if (list) list.push(s);
+    else byAssembly.set(at, [s]);
+  }
+  for (const [name, services] of byAssembly) {
+    const a = world.assemblies.get(name)!;
+    const metrics = world.input.assemblies[name]?.metrics ?? null;
+    const cpuCap = a.capacity.cpu ?? metrics?.cpus ?? null;
+    const memCap = a.capacity.memoryMb ?? metrics?.memoryTotalMb ?? null;
+    if (cpuCap === null && memCap === null) continue;
+    const keep = (x: ServiceWhereabouts): string =>
+      `${x.config.home === name ? 0 : 1}${x.config.unique ? 0 : 1}${x.config.id}`;
+    let cpu = 0;
+    let mem = 0;
+    for (const x of [...services].sort((p, q) => (keep(p) < keep(q) ? -1 : 1))) {
+      const c = x.config.utilization.cpu ?? 0;
+      const m = x.config.utilization.memoryMb ?? 0;
+      if ((cpuCap !== null && cpu + c > cpuCap) || (memCap !== null && mem + m > memCap)) {
+        over.set(x.config.id, {
+          assembly: name,
+          reason: `${name} is over its capacity (${cpuCap === null ? '' : `${cpu + c} of ${cpuCap} CPU`}${cpuCap !== null && memCap !== null ? ', ' : ''}${memCap === null ? '' : `${mem + m} of ${memCap} MiB`} with it)`,
+        });
+        continue;
+      }
+      cpu += c;
+      mem += m;
+    }
+  }
+  overByWorld.set(world, over);
+  return over;
 }
 
 interface Peers {
