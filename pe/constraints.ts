@@ -1,0 +1,240 @@
+/**
+ * The constraint passes, after every service is placed: mandatory
+ * colocations (dependants follow, or stop), ordering (first before then;
+ * stops the other way round; cascades), fencing before recovery.
+ */
+import { SCORE_INFINITY } from '../lib/config/index.js';
+import type { PlanContext } from './context.js';
+import type { Action, FactValue } from './types.js';
+import type { ServiceWhereabouts, World } from './world.js';
+
+/**
+ * A fence and a recovery of one assembly: the fence first. Recovering
+ * (rebooting, rebuilding) a node that is not yet known to be off could
+ * let it run a never-twice service beside the copy started elsewhere; and
+ * a recovered assembly is the one to keep, not to power off after.
+ */
+export function fenceBeforeRecovery(ctx: PlanContext): void {
+  for (const fence of ctx.actions.filter((a) => a.type === 'fence-assembly')) {
+    for (const recover of ctx.actions.filter(
+      (a) => a.type === 'recover-assembly' && a.assembly === fence.assembly,
+    ))
+      ctx.actions.addDependency(recover.id, fence.id);
+  }
+}
+
+/** A service that must run with another moves along when that one moves or starts elsewhere. */
+export function followColocations(ctx: PlanContext): void {
+  const { world } = ctx;
+  const mandatory = world.config.constraints.colocation.filter((c) => c.score >= SCORE_INFINITY);
+  // Chains (a with b with c) settle in as many rounds as they are long.
+  for (let round = 0, changed = true; changed && round <= mandatory.length; round++) {
+    changed = false;
+    for (const c of mandatory) {
+      const partner = ctx.actions.findFor(c.with, (a) => a.type === 'move' || a.type === 'start');
+      const dest = partner?.type === 'move' ? partner.to : partner?.assembly;
+      const s = world.byId.get(c.service)!;
+      const at = s.running[0];
+      if (!partner || dest === undefined || at === undefined || at === dest || s.busy.length > 0)
+        continue;
+      if (ctx.actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe')) {
+        continue;
+      }
+      const facts = { constraint: c.id, service: c.service, with: c.with };
+      const cannot = ctx.placer.canHost(s.config, dest);
+      if (cannot !== null) {
+        // It cannot go where its partner goes: the colocation is broken, and it stops.
+        stopBroken(
+          ctx,
+          s,
+          at,
+          `colocation:${c.id}`,
+          facts,
+          `${c.service} must run with ${c.with}, which goes to ${dest}, where ${c.service} cannot run (${cannot}): stop it`,
+        );
+        changed = true;
+        continue;
+      }
+      ctx.actions.add({
+        id: `move:${c.service}:${at}>${dest}`,
+        type: 'move',
+        service: c.service,
+        from: at,
+        to: dest,
+        after: [partner.id],
+        rule: `colocation:${c.id}`,
+        reason: `${c.service} must run with ${c.with}, which goes to ${dest}: move it along`,
+        facts,
+      });
+      ctx.placer.occupy(s.config, dest);
+      changed = true;
+    }
+  }
+  stopStranded(ctx, mandatory);
+}
+
+/** A service that must run with one that can run nowhere stops too (as Pacemaker does). */
+export function stopStranded(
+  ctx: PlanContext,
+  mandatory: World['config']['constraints']['colocation'],
+): void {
+  const { world } = ctx;
+  const placing = (a: { readonly type: string }): boolean =>
+    a.type === 'start' || a.type === 'move';
+  for (const c of mandatory) {
+    const partner = world.byId.get(c.with)!;
+    const s = world.byId.get(c.service)!;
+    const at = s.running[0];
+    if (at === undefined || s.busy.length > 0) continue;
+    if (partner.running.length > 0 || partner.unknown.length > 0 || partner.unseen) continue;
+    if (partner.busy.some((a) => placing(a) || a.type === 'restart')) continue;
+    if (ctx.actions.findFor(c.with, placing)) continue;
+    if (ctx.actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe')) continue;
+    stopBroken(
+      ctx,
+      s,
+      at,
+      `colocation:${c.id}`,
+      { constraint: c.id, service: c.service, with: c.with },
+      `${c.service} must run with ${c.with}, which cannot run anywhere: stop it until ${c.with} runs again`,
+    );
+  }
+}
+
+export function stopBroken(
+  ctx: PlanContext,
+  s: ServiceWhereabouts,
+  at: string,
+  rule: string,
+  facts: Readonly<Record<string, FactValue>>,
+  reason: string,
+): void {
+  ctx.actions.add({
+    id: `stop:${s.config.id}@${at}`,
+    type: 'stop',
+    service: s.config.id,
+    assembly: at,
+    rule,
+    reason,
+    facts,
+  });
+  ctx.placer.vacate(s.config);
+}
+
+/** first before then (and stops the other way round); mandatory orders block or cascade. */
+export function orderByConstraints(ctx: PlanContext): void {
+  const { world } = ctx;
+  const acting = (sid: string): Action | undefined =>
+    ctx.actions.findFor(
+      sid,
+      (a) => a.type === 'start' || a.type === 'move' || a.type === 'restart',
+    );
+  const inFlight = (sid: string): string | undefined =>
+    world.byId
+      .get(sid)
+      ?.busy.find((a) => a.type === 'start' || a.type === 'move' || a.type === 'restart')?.id;
+  for (const o of topologicalOrders(world)) {
+    const first = world.byId.get(o.first)!;
+    const then = world.byId.get(o.then)!;
+    const f = acting(o.first);
+    const t = acting(o.then);
+    const fStop = ctx.actions.findFor(o.first, (a) => a.type === 'stop');
+    const tStop = ctx.actions.findFor(o.then, (a) => a.type === 'stop');
+    if (fStop && tStop) ctx.actions.addDependency(fStop.id, tStop.id);
+    const facts = { constraint: o.id, first: o.first, then: o.then, kind: o.kind };
+    if (t) {
+      const dep = f?.id ?? inFlight(o.first);
+      if (dep !== undefined) ctx.actions.addDependency(t.id, dep);
+      else if (o.kind === 'mandatory' && first.running.length === 0 && t.type !== 'restart') {
+        ctx.actions.replace(t.id, {
+          id: `blocked:${o.then}`,
+          type: 'blocked',
+          service: o.then,
+          rule: `order:${o.id}`,
+          reason: `${o.then} must start after ${o.first}, which is not running`,
+          facts,
+        });
+      }
+    } else if (
+      o.kind === 'mandatory' &&
+      then.running.length > 0 &&
+      then.busy.length === 0 &&
+      !f &&
+      inFlight(o.first) === undefined &&
+      first.running.length === 0 &&
+      first.unknown.length === 0 &&
+      !first.unseen &&
+      !ctx.actions.findFor(o.then, (a) => a.type === 'stop')
+    ) {
+      // Its first cannot run: a mandatory dependant stops too, and starts again after it.
+      const at = then.running[0]!;
+      ctx.actions.add({
+        id: `stop:${o.then}@${at}`,
+        type: 'stop',
+        service: o.then,
+        assembly: at,
+        rule: `order:${o.id}`,
+        reason: `${o.then} must run after ${o.first}, which is not running: stop it until ${o.first} runs again`,
+        facts,
+      });
+    } else if (f && o.kind === 'mandatory' && then.running.length > 0 && then.busy.length === 0) {
+      // A mandatory dependant follows its first: colocated it moves along, otherwise it restarts after.
+      const dest = f.type === 'move' ? f.to : f.assembly;
+      const at = then.running[0]!;
+      const cannot =
+        o.colocate && dest !== undefined && dest !== at
+          ? ctx.placer.canHost(then.config, dest)
+          : null;
+      if (cannot !== null) {
+        stopBroken(
+          ctx,
+          then,
+          at,
+          `order:${o.id}`,
+          facts,
+          `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest!}, where ${o.then} cannot run (${cannot}): stop it`,
+        );
+      } else if (o.colocate && dest !== undefined && dest !== at) {
+        ctx.actions.add({
+          id: `move:${o.then}:${at}>${dest}`,
+          type: 'move',
+          service: o.then,
+          from: at,
+          to: dest,
+          after: [f.id],
+          rule: `order:${o.id}`,
+          reason: `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
+          facts,
+        });
+      } else {
+        ctx.actions.add({
+          id: `restart:${o.then}@${at}:after:${o.first}`,
+          type: 'restart',
+          service: o.then,
+          assembly: at,
+          after: [f.id],
+          rule: `order:${o.id}`,
+          reason: `${o.then} depends on ${o.first} (mandatory order): restart it after ${o.first} ${f.type === 'move' ? 'moves' : f.type === 'start' ? 'starts' : 'restarts'}`,
+          facts,
+        });
+      }
+    }
+  }
+}
+
+/** Order constraints sorted so a cascade reaches every dependant, transitively. */
+function topologicalOrders(world: World): World['config']['constraints']['order'] {
+  const order = world.config.constraints.order;
+  const level = new Map<string, number>();
+  const depthOf = (id: string): number => {
+    const known = level.get(id);
+    if (known !== undefined) return known;
+    level.set(id, 0);
+    const d = Math.max(0, ...order.filter((o) => o.then === id).map((o) => depthOf(o.first) + 1));
+    level.set(id, d);
+    return d;
+  };
+  return [...order].sort(
+    (a, b) => depthOf(a.first) - depthOf(b.first) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
+}

@@ -1,0 +1,182 @@
+/**
+ * Decisions that place a service: a start where it runs nowhere, a move off
+ * a lost assembly or one it may not stay on, fail-back — each placed by the
+ * Placer, in placement order, a never-twice one only after its old assembly
+ * is confirmed stopped.
+ */
+import { SCORE_INFINITY, type ServiceConfig } from '../lib/config/index.js';
+import type { PlanContext } from './context.js';
+import type { Decision } from './engine.js';
+import { fence } from './expand.js';
+import { misplacement, type Situation } from './situations.js';
+import type { FactValue } from './types.js';
+import { isReachable, type ServiceWhereabouts, type World } from './world.js';
+import { factsOf, healthText, reasonFor } from './words.js';
+
+export function place(ctx: PlanContext, situation: Situation, decision: Decision): string[] {
+  const s = situation.service;
+  if (!s) return [];
+  const sid = s.config.id;
+  const from = situation.assembly;
+  const base = { rule: decision.rule, facts: factsOf(situation) };
+  const failback = situation.kind === 'service-failback';
+  const current = failback ? from : null;
+  if (from !== null) ctx.placer.vacate(s.config);
+  const request = {
+    service: s.config,
+    current,
+    exclude: failback || from === null ? [] : [from],
+  };
+  if (ctx.explain.has(sid)) ctx.explained.set(sid, ctx.placer.explain(request));
+  const placed = ctx.placer.place(request);
+  if (!placed.ok) {
+    if (from !== null && isReachable(ctx.world, from)) ctx.placer.occupy(s.config, from);
+    return [blocked(ctx, sid, base, placed.reason)];
+  }
+  if (failback && placed.assembly === from) return []; // staying is as good: nothing to do
+  const to = placed.assembly;
+  if (from === null) {
+    return [
+      ctx.actions.add({
+        rule: base.rule,
+        facts: base.facts,
+        id: `start:${sid}@${to}`,
+        type: 'start',
+        service: sid,
+        assembly: to,
+        reason: reasonFor(
+          decision,
+          `${sid} is not running anywhere: start it on ${to}${to === s.config.home ? ' (its home assembly)' : ''}`,
+        ),
+      }),
+    ];
+  }
+  const after: string[] = [];
+  if (s.config.unique && situation.kind === 'service-lost' && !confirmedStopped(ctx, s, from)) {
+    const driver = ctx.world.assemblies.get(from)!.recovery.driver;
+    // A recovery or fence already under way will confirm it: wait for that, do not fence over it.
+    const underWay = (ctx.world.inFlightByAssembly.get(from) ?? []).find(
+      (a) => a.type === 'recover-assembly' || a.type === 'fence-assembly',
+    );
+    if (underWay) {
+      after.push(underWay.id);
+    } else if (driver === 'none') {
+      ctx.placer.vacate(s.config);
+      return [
+        blocked(
+          ctx,
+          sid,
+          base,
+          `${sid} must never run twice and ${from} cannot be fenced (recovery driver none): waiting for ${from} to return or be recovered`,
+        ),
+      ];
+    } else {
+      after.push(
+        fence(
+          ctx,
+          from,
+          decision.rule,
+          situation,
+          `${sid} must never run twice: fence ${from} before starting it on ${to}`,
+        ),
+      );
+    }
+  }
+  const why =
+    situation.kind === 'service-lost'
+      ? `${from} is ${healthText(ctx.world, from)}: move ${sid} to ${to}`
+      : failback
+        ? `${s.config.home} is healthy again: move ${sid} back home from ${from} (failback auto)`
+        : `${sid} may not stay on ${from} (${misplacement(ctx.world, s, from) ?? 'its placement rules changed'}): move it to ${to}`;
+  return [
+    ctx.actions.add({
+      rule: base.rule,
+      facts: base.facts,
+      id: `move:${sid}:${from}>${to}`,
+      type: 'move',
+      service: sid,
+      from,
+      to,
+      after,
+      reason: reasonFor(decision, why),
+    }),
+  ];
+}
+
+export function blocked(
+  ctx: PlanContext,
+  sid: string,
+  base: { rule: string; facts: Readonly<Record<string, FactValue>> },
+  reason: string,
+): string {
+  return ctx.actions.add({
+    rule: base.rule,
+    facts: base.facts,
+    id: `blocked:${sid}`,
+    type: 'blocked',
+    service: sid,
+    reason,
+  });
+}
+
+/** A never-twice service is confirmed stopped on an assembly fenced or recovered after it was last seen. */
+export function confirmedStopped(
+  ctx: PlanContext,
+  s: ServiceWhereabouts,
+  assembly: string,
+): boolean {
+  const recovery = ctx.world.input.assemblies[assembly]?.recovery;
+  const seen = s.obs?.instances[assembly]?.since ?? Number.NEGATIVE_INFINITY;
+  return recovery?.state === 'done' && recovery.at >= seen;
+}
+
+/** Colocation partners first, then never-twice, then bigger utilization, then id. */
+export function placementOrder(
+  world: World,
+  a: ServiceWhereabouts | null,
+  b: ServiceWhereabouts | null,
+): number {
+  if (!a || !b) return 0;
+  const rank = placementRanks(world);
+  const ra = rank.get(a.config.id) ?? 0;
+  const rb = rank.get(b.config.id) ?? 0;
+  if (ra !== rb) return ra - rb;
+  if (a.config.unique !== b.config.unique) return a.config.unique ? -1 : 1;
+  // Those that can go home first: a homeless service must not crowd another's home.
+  const homeUp = (s: ServiceWhereabouts): number =>
+    world.health.get(s.config.home)?.health === 'up' ? 0 : 1;
+  if (homeUp(a) !== homeUp(b)) return homeUp(a) - homeUp(b);
+  const mem = (s: ServiceConfig): number => s.utilization.memoryMb ?? 0;
+  const cpu = (s: ServiceConfig): number => s.utilization.cpu ?? 0;
+  if (mem(a.config) !== mem(b.config)) return mem(b.config) - mem(a.config);
+  if (cpu(a.config) !== cpu(b.config)) return cpu(b.config) - cpu(a.config);
+  return a.config.id < b.config.id ? -1 : a.config.id > b.config.id ? 1 : 0;
+}
+
+const ranks = new WeakMap<World, Map<string, number>>();
+
+/** Depth in the "runs with" graph: a service is placed after what it must run with. */
+export function placementRanks(world: World): Map<string, number> {
+  const rank = ranks.get(world);
+  if (rank) return rank;
+  const edges = new Map<string, string[]>();
+  const link = (from: string, to: string): void => {
+    edges.set(from, [...(edges.get(from) ?? []), to]);
+  };
+  for (const c of world.config.constraints.colocation)
+    if (c.score >= SCORE_INFINITY) link(c.service, c.with);
+  for (const o of world.config.constraints.order) if (o.colocate) link(o.then, o.first);
+  const computed = new Map<string, number>();
+  const depth = (id: string, seen: Set<string>): number => {
+    const known = computed.get(id);
+    if (known !== undefined) return known;
+    if (seen.has(id)) return 0; // mutual colocation: same rank
+    seen.add(id);
+    const d = Math.max(0, ...(edges.get(id) ?? []).map((x) => depth(x, seen) + 1));
+    computed.set(id, d);
+    return d;
+  };
+  for (const id of edges.keys()) depth(id, new Set());
+  ranks.set(world, computed);
+  return computed;
+}

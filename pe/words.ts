@@ -1,0 +1,110 @@
+/**
+ * The words of a plan: which facts an action records of its situation, the
+ * incident its id names, and the reason texts an operator reads.
+ */
+import type { Decision } from './engine.js';
+import type { Situation } from './situations.js';
+import type { FactValue } from './types.js';
+import type { World } from './world.js';
+
+/** The facts an action records, as [key in the action, fact, field]: sorted by key. */
+const FACT_FIELDS: readonly (readonly [string, 'service' | 'assembly' | 'deployable', string])[] = [
+  ['assembly.escalate', 'assembly', 'escalate'],
+  ['assembly.failures', 'assembly', 'failures'],
+  ['assembly.health', 'assembly', 'health'],
+  ['assembly.missedBeats', 'assembly', 'missedBeats'],
+  ['assembly.name', 'assembly', 'name'],
+  ['assembly.recovery', 'assembly', 'recovery'],
+  ['deployable.down', 'deployable', 'down'],
+  ['deployable.recovering', 'deployable', 'recovering'],
+  ['deployable.suspect', 'deployable', 'suspect'],
+  ['deployable.up', 'deployable', 'up'],
+  ['service.escalate', 'service', 'escalate'],
+  ['service.failureSpanMs', 'service', 'failureSpanMs'],
+  ['service.failures', 'service', 'failures'],
+  ['service.id', 'service', 'id'],
+  ['service.state', 'service', 'state'],
+  ['service.unique', 'service', 'unique'],
+];
+
+const factsCache = new WeakMap<Situation, Record<string, FactValue>>();
+
+/** What an action records of its situation (the deployable's counts only for deployable situations). */
+export function factsOf(situation: Situation): Record<string, FactValue> {
+  const cached = factsCache.get(situation);
+  if (cached) return cached;
+  const out: Record<string, FactValue> = {};
+  for (const [key, fact, field] of FACT_FIELDS) {
+    if (fact === 'deployable' && situation.kind !== 'deployable') continue;
+    const source = situation.facts[fact];
+    if (!source) continue;
+    const v = source[field];
+    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+      out[key] = v;
+  }
+  out.situation = situation.kind; // sorts last: every other key starts with a-s
+  factsCache.set(situation, out);
+  return out;
+}
+
+export function incident(situation: Situation): string {
+  const last = situation.facts.service?.lastFailure;
+  if (typeof last === 'number') return String(last);
+  const beat = situation.facts.assembly?.lastHeartbeat;
+  if (typeof beat === 'number') return String(beat);
+  return 'never';
+}
+
+export function assemblyIncident(world: World, assembly: string): string {
+  return String(world.input.assemblies[assembly]?.lastHeartbeat ?? 'never');
+}
+
+export function healthText(world: World, assembly: string): string {
+  const h = world.health.get(assembly)!;
+  return h.health === 'down' ? `down (${h.reason})` : `${h.health} (${h.reason})`;
+}
+
+export function failureCount(situation: Situation): number {
+  return Number(situation.facts.service?.failures ?? 0);
+}
+
+/** Why a failure restarts rather than escalates, in the original's terms. */
+export function failureText(situation: Situation): string {
+  const n = failureCount(situation);
+  const policy = situation.service?.config.escalation ?? null;
+  if (policy === null) return n > 1 ? ` (${times(n)}; it never escalates)` : '';
+  if (n < policy.failures)
+    return n > 1
+      ? ` (${times(n)} since the last escalation; escalation takes ${policy.failures})`
+      : '';
+  const span = situation.facts.service?.failureSpanMs;
+  return ` (the last ${policy.failures} failures span ${String(span)} ms; escalation needs them within ${policy.periodMs} ms)`;
+}
+
+export function times(n: number): string {
+  return n === 1 ? 'once' : n === 2 ? 'twice' : `${n} times`;
+}
+
+export function windowText(situation: Situation): string {
+  const span = situation.facts.service?.failureSpanMs;
+  return typeof span === 'number' ? ` within ${span} ms` : '';
+}
+
+export function notifyText(situation: Situation, event: string): string {
+  if (situation.kind === 'deployable') {
+    const d = situation.facts.deployable;
+    return `${event}: no assembly is up (${String(d.down)} down, ${String(d.recovering)} recovering, ${String(d.unknown)} unknown)`;
+  }
+  const subject = situation.service?.config.id ?? situation.assembly ?? 'the deployable';
+  return `${event}: ${subject}`;
+}
+
+/** A rule's string param, or the fallback when it set none. */
+export function text(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+export function reasonFor(decision: Decision, text: string): string {
+  const extra = decision.params.reason;
+  return typeof extra === 'string' && extra.length > 0 ? `${text} — ${extra}` : text;
+}
