@@ -87,10 +87,11 @@ export class Placer {
     // service after it, counting where the service may run against the
     // partner's candidates (ignored only when no candidate would be left).
     const addDependant = (dependant: string, partner: string): void => {
-      const d = world.config.services.find((x) => x.id === dependant);
+      const d = world.byId.get(dependant)?.config;
       if (!d) return;
-      this.#dependants.set(partner, [...(this.#dependants.get(partner) ?? []), d]);
-      this.#constrained.add(partner);
+      const list = this.#dependants.get(partner);
+      if (list) list.push(d);
+      else this.#dependants.set(partner, [d]);
     };
     for (const c of colocation) {
       addColocation(c.service, c.with, c.score);
@@ -172,26 +173,40 @@ export class Placer {
     return result;
   }
 
+  /**
+   * Home if it fits, else the best assembly from the heap. A service others
+   * must run with looks first for an assembly that takes them too, then
+   * (when there is none) for one that takes it alone.
+   */
   #placeFast(request: PlaceRequest): PlaceResult {
+    const withDependants = this.#dependants.has(request.service.id);
+    return (
+      (withDependants ? this.#fastOf(request, true) : undefined) ??
+      this.#fastOf(request, false) ?? { ok: false, reason: this.#whyNot(request) }
+    );
+  }
+
+  #fastOf(request: PlaceRequest, withDependants: boolean): PlaceResult | undefined {
     const { service, exclude } = request;
+    const fits = (load: Load): boolean =>
+      !exclude.includes(load.name) &&
+      this.#eligible(service, load) === null &&
+      (!withDependants || this.#dependantsBlock(service, load) === null);
     const home = this.#loads.get(service.home);
-    if (home && !exclude.includes(home.name) && this.#eligible(service, home) === null) {
-      return { ok: true, assembly: home.name, score: HOME_SCORE };
-    }
+    if (home && fits(home)) return { ok: true, assembly: home.name, score: HOME_SCORE };
     const skipped: HeapEntry[] = [];
     let chosen: Load | undefined;
     while (this.#heap.size > 0) {
       const entry = this.#heap.pop()!;
       if (entry.version !== entry.load.version) continue; // stale
       skipped.push(entry);
-      if (!exclude.includes(entry.load.name) && this.#eligible(service, entry.load) === null) {
+      if (fits(entry.load)) {
         chosen = entry.load;
         break;
       }
     }
     for (const entry of skipped) this.#heap.push(entry);
-    if (chosen) return { ok: true, assembly: chosen.name, score: 0 };
-    return { ok: false, reason: this.#whyNot(request) };
+    return chosen ? { ok: true, assembly: chosen.name, score: 0 } : undefined;
   }
 
   #placeScored(request: PlaceRequest): PlaceResult {
