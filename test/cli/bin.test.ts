@@ -88,3 +88,40 @@ describe('cpectl output to a closed pipe', function () {
     assert.equal(r.stderr, '');
   });
 });
+
+describe('the dpe and cpe-agent commands (built)', function () {
+  this.timeout(60_000);
+  it('cpe-agent without --simulate says what this release runs, exit 2', () => {
+    const r = spawnSync(process.execPath, ['dist/agent/main.js'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /runs simulated assemblies only: start it with --simulate/);
+  });
+
+  it('refuses unknown arguments and bad names, exit 2', () => {
+    const agent = spawnSync(process.execPath, ['dist/agent/main.js', '--simulate', '--bogus'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+    assert.equal(agent.status, 2);
+    assert.match(agent.stderr, /unknown argument --bogus/);
+    const dpe = spawnSync(process.execPath, ['dist/dpe/main.js', '--name', 'x', '--bogus'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+    assert.equal(dpe.status, 2);
+    assert.match(dpe.stderr, /unknown argument --bogus/);
+    const name = spawnSync(process.execPath, ['dist/dpe/main.js', '--name', '../etc'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+    assert.equal(name.status, 2);
+    assert.match(name.stderr, /is not a deployable name/);
+  });
+});

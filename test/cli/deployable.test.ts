@@ -161,3 +161,22 @@ describe('cpectl deployable commands (a real CPE)', function () {
     assert.doesNotMatch(refused.stderr, /BUS_UNREACHABLE/);
   });
 });
+
+describe('cpectl fault (usage)', () => {
+  it('checks its arguments before it connects, exit 2', async () => {
+    const { faultCommand } = await import('../../cli/fault.js');
+    const { runCommands } = await import('../support/cpectl.js');
+    const r1 = await runCommands([faultCommand], ['fault', 'web1', 'silence']);
+    assert.equal(r1.code, 2);
+    assert.match(r1.stderr, /--deployable NAME is required/);
+    const r2 = await runCommands(
+      [faultCommand],
+      ['fault', '--deployable', 'shop', 'web1', 'explode'],
+    );
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /unknown fault "explode"/);
+    const r3 = await runCommands([faultCommand], ['fault', '--deployable', 'shop', 'web1', 'fail']);
+    assert.equal(r3.code, 2);
+    assert.match(r3.stderr, /fail needs a SERVICE/);
+  });
+});

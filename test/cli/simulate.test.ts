@@ -122,3 +122,69 @@ describe('cpectl simulate', () => {
     assert.equal(r.code, 2);
   });
 });
+
+describe('cpectl simulate --run', () => {
+  it('plays the example forward with faults and prints the timeline until it settles', async () => {
+    const r = await simulate([
+      '--run',
+      '--fault',
+      'silence:web1@30s',
+      join(root, 'examples', 'wordpress-ha.xml'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\+ +30\.000s {2}fault silence web1$/m);
+    assert.match(
+      r.stdout,
+      /^\+ +\d+\.\d{3}s {2}assembly web1 suspect → down: missed 3 heartbeats \(interval 2000 ms, down after 3\)$/m,
+    );
+    assert.match(
+      r.stdout,
+      /start {2}move rsc_web1_httpd web1 → web2 {2}\[move-service-off-lost-assembly\]/,
+    );
+    assert.match(r.stdout, /\nSettled at \+\d+\.\d{3}s: nothing left to do\.\n/);
+    assert.match(r.stdout, /\n {2}web2 +up +rsc_web1_httpd rsc_web2_httpd\n/);
+  });
+
+  it('gives the timeline as JSON', async () => {
+    const r = await simulate(['--run', '--json', join(root, 'examples', 'wordpress-ha.xml')]);
+    const out = JSON.parse(r.stdout) as {
+      ended: string;
+      services: { id: string; assembly: string }[];
+    };
+    assert.equal(out.ended, 'settled');
+    assert.deepEqual(
+      out.services.map((s) => [s.id, s.assembly]),
+      [
+        ['rsc_web1_httpd', 'web1'],
+        ['rsc_web2_httpd', 'web2'],
+        ['rsc_db1_mysql', 'db1'],
+      ],
+    );
+  });
+
+  it('refuses a bad fault, or a fault without --run, as a usage error (exit 2)', async () => {
+    const bad = await simulate([
+      '--run',
+      '--fault',
+      'explode:web1',
+      join(root, 'examples', 'wordpress-ha.xml'),
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /bad fault "explode:web1": expected KIND\[:TARGET\]/);
+    const unknown = await simulate([
+      '--run',
+      '--fault',
+      'silence:nosuch',
+      join(root, 'examples', 'wordpress-ha.xml'),
+    ]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /fault silence: no assembly "nosuch" in wordpress-ha/);
+    const noRun = await simulate([
+      '--fault',
+      'silence:web1',
+      join(root, 'examples', 'wordpress-ha.xml'),
+    ]);
+    assert.equal(noRun.code, 2);
+    assert.match(noRun.stderr, /--fault and --until need --run/);
+  });
+});

@@ -103,6 +103,21 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
     );
   });
 
+  it("refuses a config whose recovery command the host's settings do not allow", async () => {
+    await assert.rejects(
+      api.call('deployable_create', { name: 'evil', config: simConfig('evil', '/usr/bin/evil') }),
+      {
+        code: 'RECOVERY_COMMAND_NOT_ALLOWED',
+        message: /recovery command \/usr\/bin\/evil is not allowed/,
+      },
+    );
+    const list = (await api.call('deployable_list')).deployables as QmfMap[];
+    assert.deepEqual(
+      list.map((d) => d.name),
+      [name],
+    );
+  });
+
   it('restarts a failed service in place, and says why', async () => {
     const mark = events.length;
     await agents.fault('a1', 'fail', { resource: 'rsc_a1_web', mode: 'once' });
