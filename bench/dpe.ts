@@ -13,17 +13,15 @@
  * - dpe_idle_rss_mb: the DPE of 10 assemblies, planner loaded and used, idle.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { agentHeartbeats, agentNode } from '../lib/addresses.js';
 import type { ProfileName } from '../lib/bus/addressing.js';
 import { subscribeEvents, subscribeHeartbeats } from '../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../lib/bus/qmf.js';
-import { AgentsProcess } from '../test/support/agents.js';
 import { amqp10Opens, RABBITMQ_URL } from '../test/support/bus.js';
-import { CpeClient, CpeProcess } from '../test/support/cpe.js';
-import { waitFor } from '../test/support/dpe.js';
+import { startLoop, waitFor, type Loop } from '../test/support/dpe.js';
 import { median, percentile, type Figures } from './report.js';
 
 const INTERVAL_MS = 500;
@@ -52,14 +50,10 @@ ${assemblies}
 `;
 }
 
-interface Rig {
-  readonly cpe: CpeProcess;
-  readonly api: CpeClient;
-  readonly agents: AgentsProcess | undefined;
+interface Rig extends Loop {
   readonly name: string;
   /** The deployable's events, each with when it was received here. */
   readonly events: { readonly event: BusEvent; readonly at: number }[];
-  close(): Promise<void>;
 }
 
 async function rig(
@@ -68,46 +62,26 @@ async function rig(
   broker: { url: string; profile: ProfileName } | undefined,
   options: { agents?: boolean; monitor?: 'active' | 'passive'; intervalMs?: number } = {},
 ): Promise<Rig> {
-  const cpe = await CpeProcess.create(true, {
-    ...(broker ? { broker } : {}),
-    // Silence counts 2 s after the DPE connects (the default waits 10 s for agents' back-off).
-    settings: {
-      dpe: {
-        agentReconnectMs: 2000,
-        replayKeep: 50,
-      },
-    },
-  });
-  await cpe.start();
-  const profile = broker?.profile ?? 'embedded';
-  const api = new CpeClient(cpe.url, profile);
-  await api.bus.whenUp(10_000);
   const events: Rig['events'][number][] = [];
-  await subscribeEvents(api.bus, 'cpe.events', (event) => events.push({ event, at: Date.now() }), {
-    values: { deployable: name },
-  }).ready;
-  const xml = config(name, n, options.monitor, options.intervalMs);
-  const file = join(cpe.stateDir, `${name}.xml`);
-  writeFileSync(file, xml);
-  let agents: AgentsProcess | undefined;
-  if (options.agents !== false) {
-    agents = new AgentsProcess(name, file, cpe.url, profile, cpe.settingsFile, true);
-    await agents.start();
-  }
-  await api.call('deployable_create', { name, config: xml });
-  return {
-    cpe,
-    api,
-    agents,
+  const loop = await startLoop({
     name,
-    events,
-    close: async () => {
-      await api.call('deployable_destroy', { name }).catch(() => undefined);
-      await agents?.stop();
-      await api.close();
-      await cpe.stop();
-    },
-  };
+    xml: () => config(name, n, options.monitor, options.intervalMs),
+    // Silence counts 2 s after the DPE connects (the default waits 10 s for agents' back-off).
+    settings: () => ({ dpe: { agentReconnectMs: 2000, replayKeep: 50 } }),
+    ...(broker ? { broker } : {}),
+    compiled: true,
+    ...(options.agents === false ? { agents: false } : {}),
+    beforeCreate: async (api) =>
+      void (await subscribeEvents(
+        api.bus,
+        'cpe.events',
+        (event) => events.push({ event, at: Date.now() }),
+        {
+          values: { deployable: name },
+        },
+      ).ready),
+  });
+  return { ...loop, name, events };
 }
 
 const status = (r: Rig): Promise<QmfMap> => r.api.call('deployable_status', { name: r.name });

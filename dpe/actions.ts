@@ -35,11 +35,15 @@ export interface RecoveryPort {
   ): Promise<ActionResult>;
 }
 
-export interface ActionWorld {
+/** What the parts of an engine that talk to agents share. */
+export interface AgentWorld {
   readonly config: () => DeployableConfig;
   readonly store: Observations;
   readonly clock: Clock;
   readonly agents: AgentPort;
+}
+
+export interface ActionWorld extends AgentWorld {
   readonly recovery: RecoveryPort;
   /** Publishes a notify action's event. */
   readonly notify: (action: Action) => void;

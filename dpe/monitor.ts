@@ -5,20 +5,15 @@
  * could not reach the agent (bus down, no route) says nothing and is
  * ignored — the heartbeat deadline speaks for an agent that is gone.
  */
-import type { Clock, Timer } from '../lib/clock.js';
-import type { DeployableConfig, ServiceConfig } from '../lib/config/index.js';
+import type { Timer } from '../lib/clock.js';
+import type { ServiceConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { isEvidence, resolveParameters, stateOfRc, type AgentPort } from './actions.js';
+import { isEvidence, resolveParameters, stateOfRc, type AgentWorld } from './actions.js';
 import { serviceSpec } from '../lib/agent/protocol.js';
 import type { InstanceState } from '../pe/index.js';
-import type { Observations } from './observations.js';
 
-export interface MonitorOptions {
-  readonly config: () => DeployableConfig;
-  readonly store: Observations;
-  readonly clock: Clock;
-  readonly agents: AgentPort;
+export interface MonitorOptions extends AgentWorld {
   readonly log: Logger;
   /** Services with an action in flight are left to that action. */
   readonly busy: (service: string) => boolean;

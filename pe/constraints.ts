@@ -40,33 +40,10 @@ export function followColocations(ctx: PlanContext): void {
       if (ctx.actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe')) {
         continue;
       }
-      const facts = { constraint: c.id, service: c.service, with: c.with };
-      const cannot = ctx.placer.canHost(s.config, dest);
-      if (cannot !== null) {
-        // It cannot go where its partner goes: the colocation is broken, and it stops.
-        stopBroken(
-          ctx,
-          s,
-          at,
-          `colocation:${c.id}`,
-          facts,
-          `${c.service} must run with ${c.with}, which goes to ${dest}, where ${c.service} cannot run (${cannot}): stop it`,
-        );
-        changed = true;
-        continue;
-      }
-      ctx.actions.add({
-        id: `move:${c.service}:${at}>${dest}`,
-        type: 'move',
-        service: c.service,
-        from: at,
-        to: dest,
-        after: [partner.id],
-        rule: `colocation:${c.id}`,
-        reason: `${c.service} must run with ${c.with}, which goes to ${dest}: move it along`,
-        facts,
+      follow(ctx, s, at, dest, partner.id, `colocation:${c.id}`, {
+        facts: { constraint: c.id, service: c.service, with: c.with },
+        moves: `${c.service} must run with ${c.with}, which goes to ${dest}`,
       });
-      ctx.placer.occupy(s.config, dest);
       changed = true;
     }
   }
@@ -99,6 +76,44 @@ export function stopStranded(
       `${c.service} must run with ${c.with}, which cannot run anywhere: stop it until ${c.with} runs again`,
     );
   }
+}
+
+/** A dependant moves after its partner to where the partner goes, or stops if it cannot run there. */
+function follow(
+  ctx: PlanContext,
+  s: ServiceWhereabouts,
+  at: string,
+  dest: string,
+  after: string,
+  rule: string,
+  why: { readonly facts: Readonly<Record<string, FactValue>>; readonly moves: string },
+): void {
+  const sid = s.config.id;
+  const cannot = ctx.placer.canHost(s.config, dest);
+  if (cannot !== null) {
+    // It cannot go where its partner goes: the colocation is broken, and it stops.
+    stopBroken(
+      ctx,
+      s,
+      at,
+      rule,
+      why.facts,
+      `${why.moves}, where ${sid} cannot run (${cannot}): stop it`,
+    );
+    return;
+  }
+  ctx.actions.add({
+    id: `move:${sid}:${at}>${dest}`,
+    type: 'move',
+    service: sid,
+    from: at,
+    to: dest,
+    after: [after],
+    rule,
+    reason: rule.startsWith('colocation:') ? `${why.moves}: move it along` : why.moves,
+    facts: why.facts,
+  });
+  ctx.placer.occupy(s.config, dest);
 }
 
 export function stopBroken(
@@ -181,30 +196,10 @@ export function orderByConstraints(ctx: PlanContext): void {
       // A mandatory dependant follows its first: colocated it moves along, otherwise it restarts after.
       const dest = f.type === 'move' ? f.to : f.assembly;
       const at = then.running[0]!;
-      const cannot =
-        o.colocate && dest !== undefined && dest !== at
-          ? ctx.placer.canHost(then.config, dest)
-          : null;
-      if (cannot !== null) {
-        stopBroken(
-          ctx,
-          then,
-          at,
-          `order:${o.id}`,
+      if (o.colocate && dest !== undefined && dest !== at) {
+        follow(ctx, then, at, dest, f.id, `order:${o.id}`, {
           facts,
-          `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest!}, where ${o.then} cannot run (${cannot}): stop it`,
-        );
-      } else if (o.colocate && dest !== undefined && dest !== at) {
-        ctx.actions.add({
-          id: `move:${o.then}:${at}>${dest}`,
-          type: 'move',
-          service: o.then,
-          from: at,
-          to: dest,
-          after: [f.id],
-          rule: `order:${o.id}`,
-          reason: `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
-          facts,
+          moves: `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
         });
       } else {
         ctx.actions.add({

@@ -4,7 +4,7 @@
  * with the rule and facts that produced it. No I/O, no timers, no clock.
  */
 export { plan, type PlanOptions, type PlanResult } from './plan.js';
-export { readPeInput, PeInputError } from './input.js';
+export { readPeInput, PeInputError, ACTION_TYPES } from './input.js';
 export { failureWindow } from './escalation.js';
 export { assemblyHealth, SUSPECT_AFTER_INTERVALS, type AssemblyHealth } from './health.js';
 export { HOME_SCORE, FAILBACK_SCORE } from './placement.js';

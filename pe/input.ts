@@ -30,7 +30,7 @@ const INSTANCE_STATES: readonly InstanceState[] = [
   'stopping',
   'unknown',
 ];
-const ACTION_TYPES: readonly ActionType[] = [
+export const ACTION_TYPES: readonly ActionType[] = [
   'start',
   'stop',
   'restart',

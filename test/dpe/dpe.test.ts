@@ -11,17 +11,18 @@ import { join } from 'node:path';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
 import { simulateCommand } from '../../cli/simulate.js';
-import { AgentsProcess } from '../support/agents.js';
+import type { AgentsProcess } from '../support/agents.js';
 import { rabbitmq, restartRabbitMq, until } from '../support/bus.js';
-import { CpeClient, CpeProcess } from '../support/cpe.js';
+import type { CpeClient, CpeProcess } from '../support/cpe.js';
 import { runCommands } from '../support/cpectl.js';
-import { simConfig, waitFor } from '../support/dpe.js';
+import { simConfig, startLoop, waitFor, type Loop } from '../support/dpe.js';
 
 const ASSEMBLIES = ['a1', 'a2', 'a3', 'a4'];
 
 describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)', function () {
   this.timeout(120_000);
   const name = 'loop';
+  let loop: Loop;
   let cpe: CpeProcess;
   let api: CpeClient;
   let agents: AgentsProcess;
@@ -45,38 +46,30 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
     );
 
   before(async () => {
-    cpe = await CpeProcess.create(false);
-    recoveryLog = join(cpe.stateDir, 'recovery.log');
-    const script = join(cpe.stateDir, 'recover-assembly');
-    writeFileSync(
-      script,
-      `#!/bin/sh\necho "$1 $2 $3 $4 $CPE_RECOVERY_ACTION $CPE_RECOVERY_ASSEMBLY_UUID" >> ${recoveryLog}\n`,
-    );
-    chmodSync(script, 0o755);
-    // DPEs read the same settings file: silence counts 2 s after the bus returns.
-    cpe = new CpeProcess(cpe.stateDir, cpe.port, false, {
-      settings: { recovery: { commands: script }, dpe: { agentReconnectMs: 2000 } },
+    loop = await startLoop({
+      name,
+      xml: (dir) => simConfig(name, join(dir, 'recover-assembly')),
+      // DPEs read the same settings file: silence counts 2 s after the bus returns.
+      settings: (dir) => {
+        recoveryLog = join(dir, 'recovery.log');
+        const script = join(dir, 'recover-assembly');
+        writeFileSync(
+          script,
+          `#!/bin/sh\necho "$1 $2 $3 $4 $CPE_RECOVERY_ACTION $CPE_RECOVERY_ASSEMBLY_UUID" >> ${recoveryLog}\n`,
+        );
+        chmodSync(script, 0o755);
+        return { recovery: { commands: script }, dpe: { agentReconnectMs: 2000 } };
+      },
+      beforeCreate: async (client) =>
+        void (await subscribeEvents(client.bus, 'cpe.events', (e) => events.push(e), {
+          values: { deployable: name },
+        }).ready),
     });
-    await cpe.start();
-    api = new CpeClient(cpe.url);
-    await api.bus.whenUp(10_000);
-    await subscribeEvents(api.bus, 'cpe.events', (e) => events.push(e), {
-      values: { deployable: name },
-    }).ready;
-    const xml = simConfig(name, script);
-    const file = join(cpe.stateDir, `${name}.xml`);
-    writeFileSync(file, xml);
-    agents = new AgentsProcess(name, file, cpe.url, 'embedded', cpe.settingsFile);
-    await agents.start();
-    await api.call('deployable_create', { name, config: xml });
+    ({ cpe, api } = loop);
+    agents = loop.agents!;
   });
 
-  after(async () => {
-    await api?.call('deployable_destroy', { name }).catch(() => undefined);
-    await agents?.stop();
-    await api?.close();
-    await cpe?.stop();
-  });
+  after(() => loop?.close());
 
   it('starts every service at home and reports each assembly and service', async () => {
     const s = await waitFor(status, (x) => x.state === 'running', 30_000, 'the deployable running');
@@ -280,7 +273,7 @@ describe('the DPE through RabbitMQ (real broker, CPE, DPE and simulated agents)'
   this.timeout(240_000);
   // Names are the test's own: the broker is shared with whatever else runs on it.
   const name = `rmq-${process.pid}`;
-  let cpe: CpeProcess;
+  let loop: Loop | undefined;
   let api: CpeClient;
   let agents: AgentsProcess;
 
@@ -288,27 +281,17 @@ describe('the DPE through RabbitMQ (real broker, CPE, DPE and simulated agents)'
 
   before(async function () {
     const transport = await rabbitmq(this);
-    cpe = await CpeProcess.create(false, {
+    loop = await startLoop({
+      name,
+      xml: () => simConfig(name, '/bin/true'),
+      settings: () => ({ recovery: { commands: '/bin/true' } }),
       broker: { url: transport.url, profile: 'rabbitmq' },
-      settings: { recovery: { commands: '/bin/true' } },
     });
-    await cpe.start();
-    api = new CpeClient(cpe.url, 'rabbitmq');
-    await api.bus.whenUp(10_000);
-    const xml = simConfig(name, '/bin/true');
-    const file = join(cpe.stateDir, `${name}.xml`);
-    writeFileSync(file, xml);
-    agents = new AgentsProcess(name, file, cpe.url, 'rabbitmq', cpe.settingsFile);
-    await agents.start();
-    await api.call('deployable_create', { name, config: xml });
+    ({ api } = loop);
+    agents = loop.agents!;
   });
 
-  after(async () => {
-    await api?.call('deployable_destroy', { name }).catch(() => undefined);
-    await agents?.stop();
-    await api?.close();
-    await cpe?.stop();
-  });
+  after(() => loop?.close());
 
   it('runs the deployable, and a broker restart moves and restarts nothing', async () => {
     await waitFor(status, (s) => s.state === 'running', 60_000, 'the deployable running');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { VirtualClock } from '../../lib/clock.js';
 import { silentLogger } from '../../lib/log.js';
 import { Executor, type ActionResult, type ActionTable } from '../../dpe/executor.js';
-import type { Action, ActionType, Plan } from '../../pe/index.js';
+import { ACTION_TYPES, type Action, type ActionType, type Plan } from '../../pe/index.js';
 
 /** A table whose actions end when the test says so. */
 function harness(timeoutMs = 10_000) {
@@ -19,17 +19,7 @@ function harness(timeoutMs = 10_000) {
       }),
     timedOut: (a: Action) => void timedOut.push(a.id),
   };
-  const types: Exclude<ActionType, 'blocked'>[] = [
-    'start',
-    'stop',
-    'restart',
-    'move',
-    'probe',
-    'recover-assembly',
-    'fence-assembly',
-    'escalate',
-    'notify',
-  ];
+  const types = ACTION_TYPES.filter((t) => t !== 'blocked');
   const table = Object.fromEntries(types.map((t) => [t, handler])) as unknown as ActionTable;
   let settled = 0;
   const executor = new Executor({

@@ -11,6 +11,7 @@ import { MethodClient } from '../../lib/bus/client.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
 import { silentLogger } from '../../lib/log.js';
 import { packageRoot } from '../../lib/paths.js';
+import { untilReady } from './cpe.js';
 
 export interface SimService {
   readonly resource: string;
@@ -70,17 +71,7 @@ export class AgentsProcess {
       },
     );
     this.child = child;
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        this.output += chunk.toString();
-        if (/ INFO ready /.test(this.output)) resolve();
-      };
-      child.stderr.on('data', onData);
-      child.stdout.on('data', onData);
-      child.once('exit', (code) =>
-        reject(new Error(`the agents exited (${code}) before ready:\n${this.output}`)),
-      );
-    });
+    await untilReady(child, 'the agents', (text) => (this.output += text));
     await this.#bus.whenUp(10_000);
   }
 

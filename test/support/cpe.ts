@@ -42,6 +42,27 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Resolves once a daemon logs " INFO ready "; its output goes to `onOutput` meanwhile and after. */
+export function untilReady(
+  child: ChildProcess,
+  what: string,
+  onOutput: (text: string) => void,
+): Promise<void> {
+  let output = '';
+  return new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      onOutput(chunk.toString());
+      if (/ INFO ready /.test(output)) resolve();
+    };
+    child.stderr!.on('data', onData);
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) =>
+      reject(new Error(`${what} exited (${code}) before ready:\n${output}`)),
+    );
+  });
+}
+
 export interface CpeProcessOptions {
   /** The settings file's content (the DPEs read it too). */
   readonly settings?: Readonly<Record<string, unknown>>;
@@ -113,17 +134,7 @@ export class CpeProcess {
       },
     );
     this.child = child;
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        this.output += chunk.toString();
-        if (/ INFO ready /.test(this.output)) resolve();
-      };
-      child.stderr.on('data', onData);
-      child.stdout.on('data', onData);
-      child.once('exit', (code) =>
-        reject(new Error(`the CPE exited (${code}) before ready:\n${this.output}`)),
-      );
-    });
+    await untilReady(child, 'the CPE', (text) => (this.output += text));
   }
 
   kill9(): Promise<void> {

@@ -1,3 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProfileName } from '../../lib/bus/addressing.js';
+import { AgentsProcess } from './agents.js';
+import { CpeClient, CpeProcess, freePort } from './cpe.js';
+
 /** A deployable for DPE tests: quick heartbeats and monitors, a recovery command, a never-twice service. */
 export function simConfig(name: string, recoveryCommand: string): string {
   const service = (extra = ''): string => `monitor_interval="500ms" timeout="3s"${extra}`;
@@ -51,4 +58,60 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+export interface LoopOptions {
+  readonly name: string;
+  /** The deployable's config, given the CPE's state directory. */
+  readonly xml: (stateDir: string) => string;
+  /** The settings file's content (the CPE's and its DPEs'), given the state directory. */
+  readonly settings?: (stateDir: string) => Readonly<Record<string, unknown>>;
+  readonly broker?: { readonly url: string; readonly profile: ProfileName };
+  /** Runs dist/ (benchmarks) instead of the sources under tsx. */
+  readonly compiled?: boolean;
+  /** Start simulated agents for the config's assemblies (default true). */
+  readonly agents?: boolean;
+  /** Called before the deployable is created (subscribe to its events here). */
+  readonly beforeCreate?: (api: CpeClient) => Promise<void>;
+}
+
+/** A closed loop on real processes: a CPE (and its DPE), simulated agents, the deployable created. */
+export interface Loop {
+  readonly cpe: CpeProcess;
+  readonly api: CpeClient;
+  readonly agents: AgentsProcess | undefined;
+  close(): Promise<void>;
+}
+
+export async function startLoop(o: LoopOptions): Promise<Loop> {
+  const dir = mkdtempSync(join(tmpdir(), 'cpe-state-'));
+  const cpe = new CpeProcess(dir, await freePort(), o.compiled ?? false, {
+    ...(o.broker ? { broker: o.broker } : {}),
+    settings: o.settings?.(dir) ?? {},
+  });
+  await cpe.start();
+  const profile = o.broker?.profile ?? 'embedded';
+  const api = new CpeClient(cpe.url, profile);
+  await api.bus.whenUp(10_000);
+  await o.beforeCreate?.(api);
+  const xml = o.xml(dir);
+  const file = join(dir, `${o.name}.xml`);
+  writeFileSync(file, xml);
+  let agents: AgentsProcess | undefined;
+  if (o.agents !== false) {
+    agents = new AgentsProcess(o.name, file, cpe.url, profile, cpe.settingsFile, o.compiled);
+    await agents.start();
+  }
+  await api.call('deployable_create', { name: o.name, config: xml });
+  return {
+    cpe,
+    api,
+    agents,
+    close: async () => {
+      await api.call('deployable_destroy', { name: o.name }).catch(() => undefined);
+      await agents?.stop();
+      await api.close();
+      await cpe.stop();
+    },
+  };
 }
