@@ -39,6 +39,7 @@ describe('the documents hold the code', () => {
     const status = engine.status();
     const first = (key: string): QmfMap => (status[key] as QmfMap[])[0]!;
     const text = doc('schemas/cpe-api.md');
+    assert.deepEqual(missing(text, Object.keys(status)), []);
     assert.deepEqual(missing(text, Object.keys(first('assemblies'))), []);
     assert.deepEqual(missing(text, Object.keys(first('services'))), []);
     const instance = (first('services').instances as QmfMap[])[0]!;
