@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { loadDeployableConfig } from '../lib/config/index.js';
 import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
-import { errorMessage } from '../lib/errors.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
 import { AGENT_SETTINGS } from './settings.js';
 import { SimulatedAgents, type SimulatedHost } from './simulated.js';
 
@@ -77,6 +77,10 @@ try {
   notifier.ready(`simulating ${agents.count} assemblies of ${deployable}`);
   log.info('ready', { deployable, assemblies: agents.count, simulated: true });
 } catch (err) {
-  log.error('cannot start', { error: errorMessage(err) });
+  const hint =
+    err instanceof CpeError && err.code === 'BUS_DOWN'
+      ? `; is the CPE (its embedded router) running, or --bus-url pointing at the broker? (${s.busUrl.replace(/\/\/[^@/]*@/, '//')})`
+      : '';
+  log.error('cannot start', { error: `${errorMessage(err)}${hint}` });
   process.exit(1);
 }
