@@ -5,7 +5,7 @@ import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './c
 import { ConfigError, loadPeInput } from './pe-input.js';
 import { formatExplanation, formatPlan } from './plan-format.js';
 import { runSimulation } from './simulate-run.js';
-import { FAULT_KINDS, parseFault, type SimFault } from '../dpe/index.js';
+import { FAULT_KINDS, parseFault, parseOffset, type SimFault } from '../dpe/index.js';
 
 export const simulateCommand: Command = {
   name: 'simulate',
@@ -61,7 +61,7 @@ Exit status: 0 planned, 1 bad input, 2 usage error.`,
     let limitMs = 3_600_000;
     try {
       faults = values.fault.map(parseFault);
-      if (values.until !== undefined) limitMs = parseFault(`bus-up@${values.until}`).atMs;
+      if (values.until !== undefined) limitMs = parseOffset(values.until, '--until');
     } catch (err) {
       throw new UsageError((err as Error).message);
     }

@@ -4,6 +4,7 @@ export {
   simulate,
   describeEvent,
   parseFault,
+  parseOffset,
   FAULT_KINDS,
   type FaultKind,
   type SimFault,

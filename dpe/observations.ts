@@ -51,7 +51,8 @@ export interface Beat {
   readonly facts: Readonly<Record<string, string>>;
 }
 
-export type BeatOutcome = 'current' | 'new-session' | 'pending';
+/** `session`: the beat is of a session not yet taken (held until its inventory is in). */
+export type BeatOutcome = 'current' | 'session';
 
 export interface InstanceChange {
   readonly service: string;
@@ -157,11 +158,10 @@ export class Observations {
     a.metrics = beat.metrics ?? a.metrics;
     a.facts = beat.facts;
     if (a.epoch !== beat.epoch) {
-      const first = a.pending?.epoch !== beat.epoch;
       a.pending = { epoch: beat.epoch, at: now, sequence: beat.sequence };
       // The agent is alive even before its new session is known: keep it from going down.
       if (a.lastHeartbeat !== null) a.lastHeartbeat = now;
-      return first ? 'new-session' : 'pending';
+      return 'session';
     }
     if (beat.sequence > a.sequence + 1) a.gaps += beat.sequence - a.sequence - 1;
     a.sequence = Math.max(a.sequence, beat.sequence);

@@ -51,7 +51,8 @@ export interface SimFault {
 
 const MAX_MS = 7 * 24 * 3600 * 1000;
 
-function duration(text: string, what: string): number {
+/** A time or delay in duration syntax (`90s`, `2m`, `500ms`; 0 allowed). */
+export function parseOffset(text: string, what: string): number {
   if (/^\s*0+\s*(ms|s|m|h)?\s*$/.test(text)) return 0;
   const ms = parseDuration(text, MAX_MS);
   if (ms instanceof Invalid) throw new CpeError('BAD_FAULT', `${what} "${text}": ${ms.reason}`);
@@ -81,8 +82,8 @@ export function parseFault(spec: string): SimFault {
   return {
     kind,
     target: m[2] ?? '',
-    valueMs: m[3] === undefined ? null : duration(m[3], 'delay'),
-    atMs: m[4] === undefined ? 0 : duration(m[4], 'time'),
+    valueMs: m[3] === undefined ? null : parseOffset(m[3], 'delay'),
+    atMs: m[4] === undefined ? 0 : parseOffset(m[4], 'time'),
   };
 }
 
