@@ -14,7 +14,12 @@ import {
 } from '../lib/agent/protocol.js';
 import { BusCode } from '../lib/bus/errors.js';
 import type { Clock } from '../lib/clock.js';
-import type { AssemblyConfig, DeployableConfig, ServiceConfig } from '../lib/config/index.js';
+import {
+  indexConfig,
+  type AssemblyConfig,
+  type DeployableConfig,
+  type ServiceConfig,
+} from '../lib/config/index.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Action, InstanceState } from '../pe/index.js';
 import type { ActionResult, ActionTable } from './executor.js';
@@ -79,7 +84,7 @@ export function resolveParameters(
       continue;
     }
     const { assembly, parameter } = p.source;
-    const a = config.assemblies.find((x) => x.name === assembly);
+    const a = indexConfig(config).assemblies.get(assembly);
     const facts = store.assemblies.get(assembly)?.facts ?? {};
     out[p.name] =
       parameter === 'uuid'
@@ -93,7 +98,7 @@ export function resolveParameters(
 
 export function actionTable(w: ActionWorld): ActionTable {
   const service = (id: string | undefined): ServiceConfig => {
-    const s = w.config().services.find((x) => x.id === id);
+    const s = id === undefined ? undefined : indexConfig(w.config()).services.get(id);
     if (!s) throw new CpeError('UNKNOWN_SERVICE', `no service ${String(id)} in the config`);
     return s;
   };
@@ -152,7 +157,8 @@ export function actionTable(w: ActionWorld): ActionTable {
     (kind: 'recover' | 'fence') =>
     async (a: Action, ctx: { live: () => boolean; startedAt: number }): Promise<ActionResult> => {
       const config = w.config();
-      const assembly = config.assemblies.find((x) => x.name === a.assembly);
+      const assembly =
+        a.assembly === undefined ? undefined : indexConfig(config).assemblies.get(a.assembly);
       if (!assembly) return { ok: false, detail: `no assembly ${String(a.assembly)}` };
       if (assembly.recovery.driver === 'none') {
         // Nothing can be done or confirmed: the assembly stays down until it beats again.

@@ -7,7 +7,7 @@
  */
 import type { QmfMap, Severity } from '../lib/bus/qmf.js';
 import type { Clock } from '../lib/clock.js';
-import type { DeployableConfig } from '../lib/config/index.js';
+import { indexConfig, type DeployableConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Action, Health, PeInput, Plan } from '../pe/index.js';
@@ -99,7 +99,7 @@ export class DeployableEngine {
       clock,
       agents: options.agents,
       log,
-      busy: (sid) => this.executor.running().some((a) => a.service === sid),
+      busy: () => new Set(this.executor.running().map((a) => a.service ?? '')),
     });
     this.loop = new ReconcileLoop({
       config,
@@ -206,8 +206,9 @@ export class DeployableEngine {
   }
 
   #timeoutOf(a: Action): number {
-    const s = this.#config.services.find((x) => x.id === a.service);
-    const asm = this.#config.assemblies.find((x) => x.name === a.assembly);
+    const index = indexConfig(this.#config);
+    const s = a.service === undefined ? undefined : index.services.get(a.service);
+    const asm = a.assembly === undefined ? undefined : index.assemblies.get(a.assembly);
     switch (a.type) {
       case 'start':
       case 'stop':

@@ -15,8 +15,8 @@ import type { InstanceState } from '../pe/index.js';
 
 export interface MonitorOptions extends AgentWorld {
   readonly log: Logger;
-  /** Services with an action in flight are left to that action. */
-  readonly busy: (service: string) => boolean;
+  /** The services with an action in flight: they are left to that action. */
+  readonly busy: () => ReadonlySet<string>;
 }
 
 interface Watch {
@@ -49,8 +49,9 @@ export class MonitorScheduler {
     const config = this.#o.config();
     const wanted = new Map<string, { service: ServiceConfig; assembly: string; epoch: string }>();
     if (config.monitor === 'active' && store.bus.connected) {
+      const busy = this.#o.busy();
       for (const s of config.services) {
-        if (this.#o.busy(s.id)) continue;
+        if (busy.has(s.id)) continue;
         for (const [assembly, i] of store.services.get(s.id)?.instances ?? []) {
           const a = store.assemblies.get(assembly);
           if (i.state !== 'running' || !a || a.epoch === null || i.epoch !== a.epoch) continue;

@@ -5,7 +5,7 @@
  * as a PeInput. `version` counts the changes a plan depends on; a beat that
  * only says "still here" from a healthy assembly does not count.
  */
-import type { AssemblyConfig, DeployableConfig } from '../lib/config/index.js';
+import { indexConfig, type DeployableConfig } from '../lib/config/index.js';
 import {
   assemblyHealth,
   type AssemblyHealth,
@@ -68,7 +68,6 @@ export class Observations {
   bus: { connected: boolean; since: number } = { connected: false, since: 0 };
   lastDeployableEscalation: number | null = null;
   #version = 0;
-  #configs = new Map<string, AssemblyConfig>();
   /** Assemblies whose health the last plan saw as other than up: their beats matter. */
   #watchful = new Set<string>();
   readonly #changes: ((c: InstanceChange) => void)[] = [];
@@ -98,7 +97,6 @@ export class Observations {
 
   /** Keeps what still exists in the new config; adds what is new. */
   reconfigure(config: DeployableConfig): void {
-    this.#configs = new Map(config.assemblies.map((a) => [a.name, a]));
     const names = new Set(config.assemblies.map((a) => a.name));
     for (const name of [...this.assemblies.keys()])
       if (!names.has(name)) this.assemblies.delete(name);
@@ -294,7 +292,7 @@ export class Observations {
 
   /** The assembly's health as the planner would see it now. */
   health(config: DeployableConfig, name: string, now: number): AssemblyHealth | undefined {
-    const a = this.#configs.get(name) ?? config.assemblies.find((x) => x.name === name);
+    const a = indexConfig(config).assemblies.get(name);
     const obs = this.assemblyObservation(name);
     return a && obs ? assemblyHealth(a, obs, this.bus, now) : undefined;
   }

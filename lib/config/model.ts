@@ -152,3 +152,23 @@ export const LIMITS = {
   minHeartbeatMs: 100,
   minMonitorIntervalMs: 100,
 } as const;
+
+export interface ConfigIndex {
+  readonly services: ReadonlyMap<string, ServiceConfig>;
+  readonly assemblies: ReadonlyMap<string, AssemblyConfig>;
+}
+
+const indexes = new WeakMap<DeployableConfig, ConfigIndex>();
+
+/** A config's services by id and assemblies by name, built once per (frozen) config. */
+export function indexConfig(config: DeployableConfig): ConfigIndex {
+  let index = indexes.get(config);
+  if (!index) {
+    index = {
+      services: new Map(config.services.map((s) => [s.id, s])),
+      assemblies: new Map(config.assemblies.map((a) => [a.name, a])),
+    };
+    indexes.set(config, index);
+  }
+  return index;
+}
