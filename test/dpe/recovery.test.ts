@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recoveryPort } from '../../dpe/recovery.js';
+import type { Bus } from '../../lib/bus/bus.js';
 import { MethodClient } from '../../lib/bus/client.js';
 import { MethodServer } from '../../lib/bus/server.js';
 import type { AssemblyConfig, DeployableConfig } from '../../lib/config/index.js';
@@ -43,17 +44,19 @@ const deployable = { name: 'shop' } as DeployableConfig;
 describe('recovery drivers', function () {
   this.timeout(20_000);
   let transport: Transport;
+  let clientBus: Bus;
   let client: MethodClient;
   const bus = () => client;
 
   before(async () => {
     transport = await embedded();
-    const b = connect(transport, 'recovery-test');
-    await b.whenUp(5000);
-    client = new MethodClient(b, { name: 'recovery-test', logger: log });
+    clientBus = connect(transport, 'recovery-test');
+    await clientBus.whenUp(5000);
+    client = new MethodClient(clientBus, { name: 'recovery-test', logger: log });
   });
   after(async () => {
     client.close();
+    await clientBus.close();
     await transport.stop();
   });
 
