@@ -36,6 +36,7 @@ import { loadDeployableConfig, type DeployableConfig } from '../lib/config/index
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { busAgents } from './agents.js';
+import type { AssemblyMetrics } from '../pe/index.js';
 import { DeployableEngine } from './engine.js';
 import type { Beat } from './observations.js';
 import { recoveryPort } from './recovery.js';
@@ -284,23 +285,26 @@ function num(v: QmfValue | undefined): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
 
-/** What the engine takes of a heartbeat: its session, and the facts and metrics it reports. */
+/** Heartbeat values → metrics fields: the agent's names and ours. */
+const METRICS: readonly (readonly [string, keyof AssemblyMetrics])[] = [
+  ['load1', 'load1'],
+  ['mem_free_mb', 'memoryFreeMb'],
+  ['mem_total_mb', 'memoryTotalMb'],
+  ['cpus', 'cpus'],
+];
+
+/** What the engine takes of a heartbeat (every one passes here): its session, facts and metrics. */
 function toBeat(beat: Heartbeat): Beat {
   const v = beat.values;
-  const metrics = {
-    ...(num(v.load1) === undefined ? {} : { load1: num(v.load1) }),
-    ...(num(v.mem_free_mb) === undefined ? {} : { memoryFreeMb: num(v.mem_free_mb) }),
-    ...(num(v.mem_total_mb) === undefined ? {} : { memoryTotalMb: num(v.mem_total_mb) }),
-    ...(num(v.cpus) === undefined ? {} : { cpus: num(v.cpus) }),
-  };
+  let metrics: Record<string, number> | null = null;
+  for (const [from, to] of METRICS) {
+    const n = num(v[from]);
+    if (n !== undefined) (metrics ??= {})[to] = n;
+  }
   const facts: Record<string, string> = {};
-  for (const key of ['hostname', 'ipaddress']) if (typeof v[key] === 'string') facts[key] = v[key];
-  return {
-    epoch: beat.epoch,
-    sequence: beat.sequence,
-    metrics: Object.keys(metrics).length > 0 ? metrics : null,
-    facts,
-  };
+  if (typeof v.hostname === 'string') facts.hostname = v.hostname;
+  if (typeof v.ipaddress === 'string') facts.ipaddress = v.ipaddress;
+  return { epoch: beat.epoch, sequence: beat.sequence, metrics, facts };
 }
 
 /** The process's memory, in MB: what an operator checks first when a daemon grows. */

@@ -81,6 +81,16 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
     assert.ok(
       assemblies.every((a) => a.last_heartbeat instanceof Date && typeof a.epoch === 'string'),
     );
+    // What the agents report of themselves: memory and CPUs for placement.
+    assert.deepEqual(
+      { ...(assemblies[0]!.metrics as QmfMap), load1: 0 },
+      {
+        load1: 0,
+        memoryFreeMb: (assemblies[0]!.metrics as QmfMap).memoryFreeMb,
+        memoryTotalMb: 4096,
+        cpus: 2,
+      },
+    );
     assert.deepEqual(await placement(), { rsc_a1_web: 'a1', rsc_a2_app: 'a2', rsc_a3_db: 'a3' });
     assert.deepEqual((await agents.census(ASSEMBLIES)).running, [
       'rsc_a1_web@a1',
