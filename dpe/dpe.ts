@@ -29,7 +29,7 @@ import {
   subscribeEvents,
   subscribeHeartbeats,
 } from '../lib/bus/events.js';
-import type { Heartbeat, QmfMap, QmfValue } from '../lib/bus/qmf.js';
+import type { Heartbeat, QmfValue } from '../lib/bus/qmf.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { systemClock } from '../lib/clock.js';
 import { loadDeployableConfig, type DeployableConfig } from '../lib/config/index.js';
@@ -38,6 +38,7 @@ import type { Logger } from '../lib/log.js';
 import { busAgents } from './agents.js';
 import type { AssemblyMetrics } from '../pe/index.js';
 import { DeployableEngine } from './engine.js';
+import { countersOf } from './status.js';
 import type { Beat } from './observations.js';
 import { recoveryPort } from './recovery.js';
 import { ReplayLog } from './replay.js';
@@ -251,15 +252,7 @@ export class Dpe {
             handler: () => ({ generation: this.#generation, pid: process.pid, ...engine.status() }),
           },
           // Cheap to answer, however large the deployable: for monitoring and benchmarks.
-          counters: {
-            args: {},
-            handler: () => ({
-              heartbeats_received: engine.heartbeats,
-              passes: engine.loop.passes,
-              monitor_calls: engine.monitor.calls,
-              ...memory(),
-            }),
-          },
+          counters: { args: {}, handler: () => countersOf(engine) },
         },
       },
       logger: log,
@@ -305,17 +298,4 @@ function toBeat(beat: Heartbeat): Beat {
   if (typeof v.hostname === 'string') facts.hostname = v.hostname;
   if (typeof v.ipaddress === 'string') facts.ipaddress = v.ipaddress;
   return { epoch: beat.epoch, sequence: beat.sequence, metrics, facts };
-}
-
-/** The process's memory, in MB: what an operator checks first when a daemon grows. */
-function memory(): QmfMap {
-  const m = process.memoryUsage();
-  const mb = (n: number): number => Math.round((n / 1048576) * 10) / 10;
-  return {
-    rss_mb: mb(m.rss),
-    heap_used_mb: mb(m.heapUsed),
-    heap_total_mb: mb(m.heapTotal),
-    external_mb: mb(m.external),
-    array_buffers_mb: mb(m.arrayBuffers),
-  };
 }

@@ -11,3 +11,4 @@ export {
   type SimulationResult,
   type TimelineEntry,
 } from './simulation.js';
+export { countersOf } from './status.js';

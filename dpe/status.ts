@@ -127,3 +127,19 @@ function summary(states: readonly string[]): string {
   for (const s of ['starting', 'stopping', 'failed', 'unknown']) if (states.includes(s)) return s;
   return 'stopped';
 }
+
+/** Cheap whatever the deployable's size: for monitoring and benchmarks. */
+export function countersOf(engine: DeployableEngine): QmfMap {
+  const m = process.memoryUsage();
+  const mb = (n: number): number => Math.round((n / 1048576) * 10) / 10;
+  return {
+    heartbeats_received: engine.heartbeats,
+    passes: engine.loop.passes,
+    monitor_calls: engine.monitor.calls,
+    rss_mb: mb(m.rss),
+    heap_used_mb: mb(m.heapUsed),
+    heap_total_mb: mb(m.heapTotal),
+    external_mb: mb(m.external),
+    array_buffers_mb: mb(m.arrayBuffers),
+  };
+}

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPeInput } from '../../cli/pe-input.js';
 import { CpeApi, type CpeApiDeps } from '../../cpe/api.js';
-import { DPE_EVENTS, FAULT_KINDS, parseFault, simulate } from '../../dpe/index.js';
+import { countersOf, DPE_EVENTS, FAULT_KINDS, parseFault, simulate } from '../../dpe/index.js';
 import { FAULT_ARGS, SERVICE_ARGS } from '../../lib/agent/protocol.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
 import { packageRoot } from '../../lib/paths.js';
@@ -40,6 +40,7 @@ describe('the documents hold the code', () => {
     const first = (key: string): QmfMap => (status[key] as QmfMap[])[0]!;
     const text = doc('schemas/cpe-api.md');
     assert.deepEqual(missing(text, Object.keys(status)), []);
+    assert.deepEqual(missing(text, Object.keys(countersOf(engine))), []);
     assert.deepEqual(missing(text, Object.keys(first('assemblies'))), []);
     assert.deepEqual(missing(text, Object.keys(first('services'))), []);
     const instance = (first('services').instances as QmfMap[])[0]!;
