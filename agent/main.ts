@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The agent daemon. This release runs simulated assemblies (--simulate). */
 import { readFile } from 'node:fs/promises';
-import { loadDeployableConfig } from '../lib/config/index.js';
+import { redactUrl } from '../lib/bus/bus.js';
+import { loadDeployableConfig, NAME_PATTERN } from '../lib/config/index.js';
 import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { AGENT_SETTINGS } from './settings.js';
@@ -59,8 +60,7 @@ if (s.deployableConfig) {
     address: `127.0.1.${(i % 254) + 1}`,
   }));
 }
-if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/.test(deployable))
-  usage(`--deployable: "${deployable}" is not a deployable name`);
+if (!NAME_PATTERN.test(deployable)) usage(`--deployable: "${deployable}" is not a deployable name`);
 
 const bus = busFrom(s, 'cpe-agent', log.child({ part: 'bus' }));
 const agents = new SimulatedAgents(bus, deployable, hosts, log.child({ deployable }));
@@ -79,7 +79,7 @@ try {
 } catch (err) {
   const hint =
     err instanceof CpeError && err.code === 'BUS_DOWN'
-      ? `; is the CPE (its embedded router) running, or --bus-url pointing at the broker? (${s.busUrl.replace(/\/\/[^@/]*@/, '//')})`
+      ? `; is the CPE (its embedded router) running, or --bus-url pointing at the broker? (${redactUrl(s.busUrl)})`
       : '';
   log.error('cannot start', { error: `${errorMessage(err)}${hint}` });
   process.exit(1);

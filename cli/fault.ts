@@ -4,11 +4,12 @@
  */
 import { agentNode, FAULT_OBJECT } from '../lib/addresses.js';
 import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
-import { formatDuration, Invalid, parseDuration } from '../lib/config/values.js';
+import { NAME_PATTERN } from '../lib/config/index.js';
+import { formatDuration, Invalid, parseDurationOrZero } from '../lib/config/values.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './command.js';
 import { REMOTE_HELP, remoteOptions, withCpe } from './remote.js';
 
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+const NAME = NAME_PATTERN;
 
 const FAULT_USAGE = `usage: cpectl fault --deployable NAME ASSEMBLY WHAT [ARG]
 
@@ -59,7 +60,7 @@ function request(what: string, rest: readonly string[]): { method: string; args:
     case 'slow': {
       expect(1);
       if (arg === undefined) throw new UsageError('slow needs a DURATION (e.g. 2s; 0 ends it)');
-      const ms = /^0+(ms|s)?$/.test(arg) ? 0 : parseDuration(arg, 3_600_000);
+      const ms = parseDurationOrZero(arg, 3_600_000);
       if (ms instanceof Invalid) throw new UsageError(`slow ${arg}: ${ms.reason}`);
       return { method: 'slow', args: { delay_ms: ms } };
     }

@@ -4,6 +4,7 @@ import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
 import { DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
 import { join } from 'node:path';
+import { redactUrl } from '../lib/bus/bus.js';
 import { allowedCommands } from '../lib/recovery.js';
 import { Cpe } from './cpe.js';
 import { CPE_SETTINGS } from './settings.js';
@@ -64,7 +65,7 @@ try {
   log.info('ready', {
     supervisor: cpe.supervisor.kind,
     deployables: count,
-    bus: s.busUrl.replace(/\/\/[^@/]*@/, '//'),
+    bus: redactUrl(s.busUrl),
   });
 } catch (err) {
   log.error('cannot start', { error: errorMessage(err) });

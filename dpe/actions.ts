@@ -96,14 +96,17 @@ export function resolveParameters(
   return out;
 }
 
+/** What an agent is told of a service, its parameters resolved now. */
+export function specOf(w: AgentWorld, s: ServiceConfig): ServiceSpec {
+  return serviceSpec(s, resolveParameters(s, w.config(), w.store));
+}
+
 export function actionTable(w: ActionWorld): ActionTable {
   const service = (id: string | undefined): ServiceConfig => {
     const s = id === undefined ? undefined : indexConfig(w.config()).services.get(id);
     if (!s) throw new CpeError('UNKNOWN_SERVICE', `no service ${String(id)} in the config`);
     return s;
   };
-  const spec = (s: ServiceConfig): ServiceSpec =>
-    serviceSpec(s, resolveParameters(s, w.config(), w.store));
   const record = (
     ctx: { live: () => boolean },
     sid: string,
@@ -124,7 +127,7 @@ export function actionTable(w: ActionWorld): ActionTable {
   ): Promise<ActionResult> => {
     const want: InstanceState = what === 'stop' ? 'stopped' : 'running';
     try {
-      const r = await w.agents.call(assembly, what, spec(s), s.timeoutMs);
+      const r = await w.agents.call(assembly, what, specOf(w, s), s.timeoutMs);
       // A stop succeeds with 0, and "not running" is as good.
       const state =
         what !== 'stop'

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The DPE daemon: one per deployable, started by the CPE. */
 import { join } from 'node:path';
+import { NAME_PATTERN } from '../lib/config/index.js';
 import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
 import { errorMessage } from '../lib/errors.js';
 import { allowedCommands } from '../lib/recovery.js';
@@ -20,7 +21,7 @@ if (ctx.rest.length > 0) {
   process.stderr.write(`dpe: unknown argument ${ctx.rest[0]}\n(dpe --help lists every setting)\n`);
   process.exit(2);
 }
-if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/.test(s.name)) {
+if (!NAME_PATTERN.test(s.name)) {
   process.stderr.write(
     s.name
       ? `dpe: --name: "${s.name}" is not a deployable name\n`

@@ -9,8 +9,7 @@ import type { Timer } from '../lib/clock.js';
 import type { ServiceConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { isEvidence, resolveParameters, stateOfRc, type AgentWorld } from './actions.js';
-import { serviceSpec } from '../lib/agent/protocol.js';
+import { isEvidence, specOf, stateOfRc, type AgentWorld } from './actions.js';
 import type { InstanceState } from '../pe/index.js';
 
 export interface MonitorOptions extends AgentWorld {
@@ -94,8 +93,7 @@ export class MonitorScheduler {
     let failure: string | null = null;
     let state: InstanceState = 'running';
     try {
-      const spec = serviceSpec(s, resolveParameters(s, this.#o.config(), store));
-      const r = await agents.call(w.assembly, 'monitor', spec, s.timeoutMs);
+      const r = await agents.call(w.assembly, 'monitor', specOf(this.#o, s), s.timeoutMs);
       if (r.epoch !== w.epoch) return; // another session answered: its inventory tells
       // Expected to run: "not running" is as much a failure as an error.
       if (stateOfRc(r.rc) !== 'running') {

@@ -27,7 +27,6 @@ export interface AssemblyRecord {
   sequence: number;
   /** Beats lost within the current session (sequence gaps). */
   gaps: number;
-  beats: number;
   metrics: AssemblyMetrics | null;
   /** Facts the agent reports of itself (hostname, ipaddress): parameter references read them. */
   facts: Readonly<Record<string, string>>;
@@ -152,7 +151,6 @@ export class Observations {
   beat(name: string, beat: Beat, now: number): BeatOutcome {
     const a = this.assemblies.get(name);
     if (!a) return 'current';
-    a.beats += 1;
     a.metrics = beat.metrics ?? a.metrics;
     a.facts = beat.facts;
     if (a.epoch !== beat.epoch) {
@@ -333,7 +331,6 @@ function fresh(): AssemblyRecord {
     epoch: null,
     sequence: 0,
     gaps: 0,
-    beats: 0,
     metrics: null,
     facts: {},
     recovery: null,

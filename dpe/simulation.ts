@@ -13,7 +13,7 @@ import { BusCode, BusError } from '../lib/bus/errors.js';
 import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
 import { VirtualClock } from '../lib/clock.js';
 import type { AssemblyConfig } from '../lib/config/index.js';
-import { formatDuration, Invalid, parseDuration } from '../lib/config/values.js';
+import { formatDuration, Invalid, parseDurationOrZero } from '../lib/config/values.js';
 import { CpeError } from '../lib/errors.js';
 import { silentLogger } from '../lib/log.js';
 import { SimAssembly } from '../lib/sim/assembly.js';
@@ -53,8 +53,7 @@ const MAX_MS = 7 * 24 * 3600 * 1000;
 
 /** A time or delay in duration syntax (`90s`, `2m`, `500ms`; 0 allowed). */
 export function parseOffset(text: string, what: string): number {
-  if (/^\s*0+\s*(ms|s|m|h)?\s*$/.test(text)) return 0;
-  const ms = parseDuration(text, MAX_MS);
+  const ms = parseDurationOrZero(text, MAX_MS);
   if (ms instanceof Invalid) throw new CpeError('BAD_FAULT', `${what} "${text}": ${ms.reason}`);
   return ms;
 }

@@ -6,7 +6,7 @@
  */
 import { qmfText, type QmfMap } from '../bus/qmf.js';
 import type { ArgSpecs } from '../bus/schema.js';
-import type { ServiceClass, ServiceConfig } from '../config/index.js';
+import { NAME_PATTERN, type ServiceClass, type ServiceConfig } from '../config/index.js';
 import { CpeError } from '../errors.js';
 
 /** OCF resource-agent exit codes, which every service class is mapped to. */
@@ -37,7 +37,6 @@ export function rcMeaning(rc: number): string {
 }
 
 export type ServiceOp = 'start' | 'stop' | 'monitor';
-export const SERVICE_OPS: readonly ServiceOp[] = ['start', 'stop', 'monitor'];
 
 /** A service as the agent needs it: what to run, not where or why. */
 export interface ServiceSpec {
@@ -68,7 +67,7 @@ export const SERVICE_ARGS: ArgSpecs = {
   resource: RESOURCE,
   class: { type: 'string', oneOf: ['lsb', 'ocf', 'systemd'] },
   type: { type: 'string', pattern: /^[A-Za-z0-9_][A-Za-z0-9@._:+-]{0,127}$/ },
-  provider: { type: 'string', optional: true, pattern: /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/ },
+  provider: { type: 'string', optional: true, pattern: NAME_PATTERN },
   parameters: { type: 'map', optional: true },
   timeout_ms: { type: 'integer', min: 1, max: 7 * 24 * 3600 * 1000 },
 };
@@ -83,8 +82,6 @@ export const FAULT_ARGS = {
   partition: { enabled: { type: 'boolean' } },
   state: {},
 } as const satisfies Readonly<Record<string, ArgSpecs>>;
-
-export type FaultMethod = keyof typeof FAULT_ARGS;
 
 /** The agent's view of a service from its config (parameters resolved by the caller). */
 export function serviceSpec(

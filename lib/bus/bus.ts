@@ -119,7 +119,7 @@ export class Bus {
   constructor(options: BusOptions) {
     this.profile = addressProfile(options.profile);
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.#log = options.logger.child({ bus: options.url.replace(/\/\/[^@/]*@/, '//') });
+    this.#log = options.logger.child({ bus: redactUrl(options.url) });
     const url = new URL(options.url);
     if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
       throw new BusError('BAD_URL', `bus URL must be amqp:// or amqps://, not ${url.protocol}`);
@@ -408,6 +408,11 @@ function toTerminus(t: { address: string; capabilities?: readonly string[] }): {
 /** rhea keeps the socket on the connection without typing it. */
 function socketOf(connection: Connection): { destroy(): void } | undefined {
   return (connection as unknown as { socket?: { destroy(): void } }).socket;
+}
+
+/** A bus URL fit for a log line: the user and password taken out. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
 }
 
 /** A readable line for an Error or an AMQP error ({condition, description}). */

@@ -4,6 +4,9 @@
  * downstream re-reads the XML or guesses a default.
  */
 
+/** A _name_ (schemas/README.md): deployables, assemblies, services; it ends up in unit names, addresses and paths. */
+export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+
 /** Pacemaker's INFINITY: scores are clamped to ±this. */
 export const SCORE_INFINITY = 1_000_000;
 

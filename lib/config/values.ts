@@ -28,6 +28,11 @@ export function parseDuration(text: string, maxMs: number): number | Invalid {
   return ms;
 }
 
+/** A duration that may also be zero (a delay, a time from now): `0`, `0s` or as parseDuration. */
+export function parseDurationOrZero(text: string, maxMs: number): number | Invalid {
+  return /^\s*0+\s*(ms|s|sec|m|min|h)?\s*$/.test(text) ? 0 : parseDuration(text, maxMs);
+}
+
 export function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
