@@ -1,82 +1,92 @@
 #!/usr/bin/env node
-/** The agent daemon. This release runs simulated assemblies (--simulate). */
-import { readFile } from 'node:fs/promises';
+/** The agent daemon: one per assembly, or many simulated ones (--simulate). */
 import { redactUrl } from '../lib/bus/bus.js';
-import { loadDeployableConfig, NAME_PATTERN } from '../lib/config/index.js';
+import { NAME_PATTERN } from '../lib/config/index.js';
 import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
+import { createAgent } from './real.js';
 import { AGENT_SETTINGS } from './settings.js';
-import { SimulatedAgents, type SimulatedHost } from './simulated.js';
+import { simulatedHosts, SimulatedAgents } from './simulated.js';
 
-const USAGE = `usage: cpe-agent --simulate (--deployable-config FILE | --deployable NAME --count N) [SETTINGS]
+const USAGE = `usage: cpe-agent --deployable NAME --assembly NAME [SETTINGS]
+       cpe-agent --simulate (--deployable-config FILE | --deployable NAME --count N) [SETTINGS]
 
-The agent on an assembly: heartbeats, and starts, stops and monitors services
-for the assembly's DPE (schemas/agent-api.md). With --simulate it runs many
-simulated assemblies in this one process, services "running" in memory, each
-with a fault injector reachable over the bus (cpectl fault).`;
+The agent on an assembly: heartbeats with the host's load and memory, and
+starts, stops and monitors the assembly's services (classes systemd, ocf
+and lsb) for its deployable's DPE (schemas/agent-api.md). With --simulate
+it runs many simulated assemblies in this one process instead, services
+"running" in memory, each with a fault injector on the bus (cpectl fault).`;
 
 const ctx = daemonContext('cpe-agent', USAGE, AGENT_SETTINGS);
-const { settings: s, log, notifier } = ctx;
+const { settings: s, notifier } = ctx;
 function usage(problem: string): never {
   process.stderr.write(`cpe-agent: ${problem}\n(cpe-agent --help lists every setting)\n`);
   process.exit(2);
 }
 if (ctx.rest.length > 0) usage(`unknown argument ${ctx.rest[0]}`);
-if (!s.simulate)
-  usage(
-    'this release of cpe-agent runs simulated assemblies only: start it with --simulate (running real services through systemd, OCF and LSB is not built yet)',
-  );
 
-let deployable = s.deployable;
-let hosts: SimulatedHost[];
-if (s.deployableConfig) {
-  let config;
+let service: { start(): Promise<void>; stop(): void; readonly ready: string };
+let log = ctx.log;
+let bus;
+if (s.simulate) {
+  const plan = await simulatedHosts(s).catch((err: unknown) => {
+    if (err instanceof CpeError && err.code === 'USAGE') usage(err.message);
+    process.stderr.write(`cpe-agent: ${errorMessage(err)}\n`);
+    process.exit(1);
+  });
+  log = log.child({ deployable: plan.deployable });
+  bus = busFrom(s, 'cpe-agent', log.child({ part: 'bus' }));
+  const agents = new SimulatedAgents(bus, plan.deployable, plan.hosts, log);
+  service = {
+    start: () => agents.start(),
+    stop: () => agents.stop(),
+    ready: `simulating ${agents.count} assemblies of ${plan.deployable}`,
+  };
+} else {
+  for (const [flag, value] of [
+    ['--deployable', s.deployable],
+    ['--assembly', s.assembly],
+  ] as const) {
+    if (!value) usage(`${flag} NAME is required (or --simulate for simulated assemblies)`);
+    if (!NAME_PATTERN.test(value))
+      usage(`${flag}: "${value}" is not a name (${NAME_PATTERN.source})`);
+  }
+  if (s.heartbeatMs < 50) usage('--heartbeat-ms: at least 50');
+  log = log.child({ deployable: s.deployable, assembly: s.assembly });
+  bus = busFrom(s, `agent.${s.deployable}.${s.assembly}`, log.child({ part: 'bus' }));
+  // Under systemd the unit's StateDirectory.
+  const stateDir = process.env.STATE_DIRECTORY?.split(':')[0] || s.stateDir;
+  let agent;
   try {
-    ({ config } = await loadDeployableConfig(await readFile(s.deployableConfig), {
-      file: s.deployableConfig,
-    }));
+    agent = createAgent(s, stateDir, bus, log);
   } catch (err) {
-    process.stderr.write(`cpe-agent: ${s.deployableConfig}: ${errorMessage(err)}\n`);
+    process.stderr.write(`cpe-agent: ${errorMessage(err)}\n`);
     process.exit(1);
   }
-  if (deployable && deployable !== config.name)
-    usage(`--deployable ${deployable} but the config names ${config.name}`);
-  deployable = config.name;
-  hosts = config.assemblies.map((a, i) => ({
-    name: a.name,
-    intervalMs: a.heartbeat.intervalMs,
-    cpus: a.capacity.cpu ?? 2,
-    memoryMb: a.capacity.memoryMb ?? 4096,
-    address: a.address ?? `127.0.1.${(i % 254) + 1}`,
-  }));
-} else {
-  if (!deployable) usage('--deployable NAME (or --deployable-config FILE) is required');
-  if (s.count < 1) usage('--count N (at least 1) or --deployable-config FILE is required');
-  hosts = Array.from({ length: s.count }, (_, i) => ({
-    name: `asm-${i + 1}`,
-    intervalMs: s.heartbeatMs,
-    cpus: 2,
-    memoryMb: 4096,
-    address: `127.0.1.${(i % 254) + 1}`,
-  }));
+  service = {
+    start: () => agent.start(),
+    stop: () => agent.stop(),
+    ready: `assembly ${s.assembly} of ${s.deployable}, session ${agent.epoch}`,
+  };
 }
-if (!NAME_PATTERN.test(deployable)) usage(`--deployable: "${deployable}" is not a deployable name`);
 
-const bus = busFrom(s, 'cpe-agent', log.child({ part: 'bus' }));
-const agents = new SimulatedAgents(bus, deployable, hosts, log.child({ deployable }));
+const theBus = bus;
+let stopping = false;
 handleSignals('cpe-agent', AGENT_SETTINGS, ctx, {
   stop: async () => {
-    agents.stop();
-    await bus.close();
+    stopping = true;
+    service.stop();
+    await theBus.close();
   },
 });
 try {
   notifier.status('connecting to the bus');
-  await bus.whenUp(30_000);
-  await agents.start();
-  notifier.ready(`simulating ${agents.count} assemblies of ${deployable}`);
-  log.info('ready', { deployable, assemblies: agents.count, simulated: true });
+  await theBus.whenUp(30_000);
+  await service.start();
+  notifier.ready(service.ready);
+  log.info('ready', { status: service.ready });
 } catch (err) {
+  if (stopping) await new Promise(() => undefined); // the signal handler exits
   const hint =
     err instanceof CpeError && err.code === 'BUS_DOWN'
       ? `; is the CPE (its embedded router) running, or --bus-url pointing at the broker? (${redactUrl(s.busUrl)})`

@@ -4,14 +4,20 @@
  * the agent methods (inventory, start, stop, monitor) on its own node, as a
  * real agent does, plus the fault injector (schemas/agent-api.md).
  */
-import { AGENT_OBJECT, FAULT_OBJECT, agentHeartbeats, agentNode } from '../lib/addresses.js';
+import { AGENT_OBJECT, FAULT_OBJECT, agentNode } from '../lib/addresses.js';
 import { FAULT_ARGS, SERVICE_ARGS, specFromArgs, type ServiceOp } from '../lib/agent/protocol.js';
 import type { Bus } from '../lib/bus/bus.js';
-import { heartbeatMessage, qmfText, type QmfMap } from '../lib/bus/qmf.js';
+import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
 import { MethodServer, type ObjectMethods } from '../lib/bus/server.js';
 import type { Logger } from '../lib/log.js';
 import { SimAssembly, type SimAnswer } from '../lib/sim/assembly.js';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { loadDeployableConfig, NAME_PATTERN } from '../lib/config/index.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
+import type { Settings } from '../lib/settings.js';
+import type { AGENT_SETTINGS } from './settings.js';
+import { BeatTimer, sendBeat } from './beat.js';
 
 export interface SimulatedHost {
   readonly name: string;
@@ -26,7 +32,7 @@ export interface SimulatedHost {
 class SimulatedAgent {
   readonly sim: SimAssembly;
   readonly #server: MethodServer;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #beats = new BeatTimer();
 
   constructor(
     private readonly bus: Bus,
@@ -45,25 +51,17 @@ class SimulatedAgent {
   async start(): Promise<void> {
     await this.#server.start();
     // Spread the beats over the interval: a thousand assemblies must not beat at once.
-    const phase = Math.floor(Math.random() * this.host.intervalMs);
-    this.#timer = setTimeout(() => {
-      this.beat();
-      this.#timer = setInterval(() => this.beat(), this.host.intervalMs);
-    }, phase);
+    this.#beats.start(this.host.intervalMs, Math.floor(Math.random() * this.host.intervalMs), () =>
+      this.beat(),
+    );
   }
 
   beat(): void {
-    if (!this.bus.isUp) return;
-    const sender = this.bus.sender('topic', agentHeartbeats(this.deployable), true);
-    if (!sender.sendable()) return; // a beat never waits: a lost one is only late
-    const sequence = this.sim.beat();
-    if (sequence === null) return;
-    const running = this.sim.services().filter((s) => s.state === 'running').length;
-    sender.send(
-      heartbeatMessage({
-        agent: agentNode(this.deployable, this.host.name),
-        timestamp: Date.now(),
-        intervalMs: this.host.intervalMs,
+    sendBeat(this.bus, this.deployable, this.host.name, this.host.intervalMs, () => {
+      const sequence = this.sim.beat();
+      if (sequence === null) return null;
+      const running = this.sim.services().filter((s) => s.state === 'running').length;
+      return {
         epoch: this.sim.epoch,
         sequence,
         values: {
@@ -74,8 +72,8 @@ class SimulatedAgent {
           hostname: this.host.name,
           ipaddress: this.host.address,
         },
-      }),
-    );
+      };
+    });
   }
 
   /** An answer after the simulated delay, or never (a hang). */
@@ -174,8 +172,7 @@ class SimulatedAgent {
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
-    clearInterval(this.#timer);
+    this.#beats.stop();
     this.#server.close();
   }
 }
@@ -198,4 +195,43 @@ export class SimulatedAgents {
   stop(): void {
     for (const a of this.#agents) a.stop();
   }
+}
+
+/** The assemblies to simulate, from --deployable-config or --deployable with --count. */
+export async function simulatedHosts(
+  s: Settings<typeof AGENT_SETTINGS>,
+): Promise<{ deployable: string; hosts: SimulatedHost[] }> {
+  const usage = (problem: string): CpeError => new CpeError('USAGE', problem);
+  let deployable = s.deployable;
+  let hosts: SimulatedHost[];
+  if (s.deployableConfig) {
+    const { config } = await loadDeployableConfig(await readFile(s.deployableConfig), {
+      file: s.deployableConfig,
+    }).catch((err: unknown) => {
+      throw new CpeError('CONFIG_UNREADABLE', `${s.deployableConfig}: ${errorMessage(err)}`);
+    });
+    if (deployable && deployable !== config.name)
+      throw usage(`--deployable ${deployable} but the config names ${config.name}`);
+    deployable = config.name;
+    hosts = config.assemblies.map((a, i) => ({
+      name: a.name,
+      intervalMs: a.heartbeat.intervalMs,
+      cpus: a.capacity.cpu ?? 2,
+      memoryMb: a.capacity.memoryMb ?? 4096,
+      address: a.address ?? `127.0.1.${(i % 254) + 1}`,
+    }));
+  } else {
+    if (!deployable) throw usage('--deployable NAME (or --deployable-config FILE) is required');
+    if (s.count < 1) throw usage('--count N (at least 1) or --deployable-config FILE is required');
+    hosts = Array.from({ length: s.count }, (_, i) => ({
+      name: `asm-${i + 1}`,
+      intervalMs: s.heartbeatMs,
+      cpus: 2,
+      memoryMb: 4096,
+      address: `127.0.1.${(i % 254) + 1}`,
+    }));
+  }
+  if (!NAME_PATTERN.test(deployable))
+    throw usage(`--deployable: "${deployable}" is not a deployable name`);
+  return { deployable, hosts };
 }

@@ -28,7 +28,14 @@ import type { Observations } from './observations.js';
 /** Calls on an assembly's agent; rejects with a CpeError (CALL_TIMEOUT, BUS_DOWN, NO_ROUTE, …). */
 export interface AgentPort {
   inventory(assembly: string, timeoutMs: number): Promise<Inventory>;
-  call(assembly: string, op: ServiceOp, spec: ServiceSpec, timeoutMs: number): Promise<OpResult>;
+  /** `intervalMs`: a recurring monitor's interval (none: a one-off, a probe). */
+  call(
+    assembly: string,
+    op: ServiceOp,
+    spec: ServiceSpec,
+    timeoutMs: number,
+    intervalMs?: number,
+  ): Promise<OpResult>;
 }
 
 /** Recovers or fences an assembly with its configured driver; resolves with the outcome. */

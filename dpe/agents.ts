@@ -12,10 +12,15 @@ export function busAgents(client: MethodClient, deployable: string): AgentPort {
   return {
     inventory: async (assembly, timeoutMs) =>
       readInventory(await client.call(target(assembly), 'inventory', {}, timeoutMs)),
-    call: async (assembly, op, spec, timeoutMs) =>
+    call: async (assembly, op, spec, timeoutMs, intervalMs) =>
       // The agent times the operation out itself; our wait allows for the trip.
       readOpResult(
-        await client.call(target(assembly), op, specArgs(spec, timeoutMs), timeoutMs + 2000),
+        await client.call(
+          target(assembly),
+          op,
+          specArgs(spec, timeoutMs, intervalMs),
+          timeoutMs + 2000,
+        ),
       ),
   };
 }

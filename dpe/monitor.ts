@@ -93,7 +93,13 @@ export class MonitorScheduler {
     let failure: string | null = null;
     let state: InstanceState = 'running';
     try {
-      const r = await agents.call(w.assembly, 'monitor', specOf(this.#o, s), s.timeoutMs);
+      const r = await agents.call(
+        w.assembly,
+        'monitor',
+        specOf(this.#o, s),
+        s.timeoutMs,
+        s.monitorIntervalMs,
+      );
       if (r.epoch !== w.epoch) return; // another session answered: its inventory tells
       // Expected to run: "not running" is as much a failure as an error.
       if (stateOfRc(r.rc) !== 'running') {

@@ -10,11 +10,11 @@
  *   management software at the address the host's settings name; rc 0 is
  *   done.
  */
-import { spawn } from 'node:child_process';
 import type { MethodClient } from '../lib/bus/client.js';
 import { qmfText } from '../lib/bus/qmf.js';
 import type { AssemblyConfig, DeployableConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
+import { lastLine, runProgram } from '../lib/exec.js';
 import type { Logger } from '../lib/log.js';
 import type { RecoveryPort } from './actions.js';
 import type { ActionResult } from './executor.js';
@@ -67,7 +67,7 @@ export function recoveryPort(o: RecoveryOptions): RecoveryPort {
   };
 }
 
-function runCommand(
+async function runCommand(
   command: string,
   timeoutMs: number,
   kind: 'recover' | 'fence',
@@ -75,62 +75,34 @@ function runCommand(
   deployable: DeployableConfig,
   log: Logger,
 ): Promise<ActionResult> {
-  return new Promise((resolve) => {
-    let output = '';
-    let timedOut = false;
-    const child = spawn(command, [kind, deployable.name, assembly.name, assembly.uuid], {
-      shell: false,
-      detached: true, // its own process group, killed whole at the timeout
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-        CPE_RECOVERY_ACTION: kind,
-        CPE_RECOVERY_DEPLOYABLE: deployable.name,
-        CPE_RECOVERY_ASSEMBLY: assembly.name,
-        CPE_RECOVERY_ASSEMBLY_UUID: assembly.uuid,
-        ...(assembly.address ? { CPE_RECOVERY_ASSEMBLY_ADDRESS: assembly.address } : {}),
-      },
-    });
-    const keep = (chunk: Buffer): void => {
-      if (output.length < MAX_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_OUTPUT);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, timeoutMs);
-    const tail = (): string => (output.trim() ? `: ${output.trim().split('\n').at(-1)}` : '');
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      resolve({ ok: false, detail: `${command}: ${errorMessage(err)}` });
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut)
-        return resolve({
-          ok: false,
-          detail: `${command} ${kind}: timed out after ${timeoutMs} ms`,
-        });
-      log.info('recovery command finished', {
-        command,
-        kind,
-        assembly: assembly.name,
-        code,
-        signal,
-      });
-      resolve(
-        code === 0
-          ? { ok: true, detail: `${command} ${kind} ${assembly.name}: exit 0${tail()}` }
-          : {
-              ok: false,
-              detail: `${command} ${kind} ${assembly.name}: ${signal ? `signal ${signal}` : `exit ${String(code)}`}${tail()}`,
-            },
-      );
-    });
+  const r = await runProgram(command, [kind, deployable.name, assembly.name, assembly.uuid], {
+    timeoutMs,
+    maxOutput: MAX_OUTPUT,
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      CPE_RECOVERY_ACTION: kind,
+      CPE_RECOVERY_DEPLOYABLE: deployable.name,
+      CPE_RECOVERY_ASSEMBLY: assembly.name,
+      CPE_RECOVERY_ASSEMBLY_UUID: assembly.uuid,
+      ...(assembly.address ? { CPE_RECOVERY_ASSEMBLY_ADDRESS: assembly.address } : {}),
+    },
   });
+  if (r.spawnError !== null) return { ok: false, detail: `${command}: ${r.spawnError}` };
+  if (r.timedOut)
+    return { ok: false, detail: `${command} ${kind}: timed out after ${timeoutMs} ms` };
+  log.info('recovery command finished', {
+    command,
+    kind,
+    assembly: assembly.name,
+    code: r.code,
+    signal: r.signal,
+  });
+  const last = lastLine(`${r.stdout}\n${r.stderr}`);
+  const tail = last ? `: ${last}` : '';
+  return r.code === 0
+    ? { ok: true, detail: `${command} ${kind} ${assembly.name}: exit 0${tail}` }
+    : {
+        ok: false,
+        detail: `${command} ${kind} ${assembly.name}: ${r.signal ? `signal ${r.signal}` : `exit ${String(r.code)}`}${tail}`,
+      };
 }

@@ -69,7 +69,8 @@ export const SERVICE_ARGS: ArgSpecs = {
   type: { type: 'string', pattern: /^[A-Za-z0-9_][A-Za-z0-9@._:+-]{0,127}$/ },
   provider: { type: 'string', optional: true, pattern: NAME_PATTERN },
   parameters: { type: 'map', optional: true },
-  timeout_ms: { type: 'integer', min: 1, max: 7 * 24 * 3600 * 1000 },
+  timeout_ms: { type: 'integer', optional: true, min: 1, max: 7 * 24 * 3600 * 1000 },
+  interval_ms: { type: 'integer', optional: true, min: 0, max: 7 * 24 * 3600 * 1000 },
 };
 
 /** Arguments of the fault injector's methods (simulated agents only). */
@@ -97,7 +98,8 @@ export function serviceSpec(
   };
 }
 
-export function specArgs(spec: ServiceSpec, timeoutMs: number): QmfMap {
+/** A recurring monitor gives its interval; without one a monitor is a probe (what runs?). */
+export function specArgs(spec: ServiceSpec, timeoutMs: number, intervalMs = 0): QmfMap {
   return {
     resource: spec.resource,
     class: spec.class,
@@ -105,6 +107,7 @@ export function specArgs(spec: ServiceSpec, timeoutMs: number): QmfMap {
     ...(spec.provider === null ? {} : { provider: spec.provider }),
     parameters: { ...spec.parameters },
     timeout_ms: Math.max(1, Math.round(timeoutMs)),
+    ...(intervalMs > 0 ? { interval_ms: Math.round(intervalMs) } : {}),
   };
 }
 

@@ -146,10 +146,18 @@ export class SystemdManager implements UnitManager {
   static async connect(log: Logger, address?: string): Promise<SystemdManager> {
     const bus = address ? sessionBus({ busAddress: address }) : systemBus();
     const manager = new SystemdManager(bus, log);
+    // A bus that cannot be reached says so only as an error event: the calls would wait forever.
+    const unreachable = new Promise<never>((_, reject) => manager.onLost(reject));
+    unreachable.catch(() => undefined); // a loss after connecting is the owner's to handle
     try {
-      for (const rule of MATCH_RULES)
-        await manager.#busCall('org.freedesktop.DBus', 'AddMatch', [rule]);
-      await manager.#managerCall('Subscribe', '', []);
+      await Promise.race([
+        (async () => {
+          for (const rule of MATCH_RULES)
+            await manager.#busCall('org.freedesktop.DBus', 'AddMatch', [rule]);
+          await manager.#managerCall('Subscribe', '', []);
+        })(),
+        unreachable,
+      ]);
     } catch (err) {
       bus.disconnect();
       throw err;
