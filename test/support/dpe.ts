@@ -71,8 +71,8 @@ export interface LoopOptions {
   readonly compiled?: boolean;
   /** Start simulated agents for the config's assemblies (default true). */
   readonly agents?: boolean;
-  /** Called before the deployable is created (subscribe to its events here). */
-  readonly beforeCreate?: (api: CpeClient) => Promise<void>;
+  /** Called before the deployable is created (subscribe to its events, start agents here). */
+  readonly beforeCreate?: (api: CpeClient, cpe: CpeProcess) => Promise<void>;
 }
 
 /** A closed loop on real processes: a CPE (and its DPE), simulated agents, the deployable created. */
@@ -92,8 +92,15 @@ export async function startLoop(o: LoopOptions): Promise<Loop> {
   await cpe.start();
   const profile = o.broker?.profile ?? 'embedded';
   const api = new CpeClient(cpe.url, profile);
-  await api.bus.whenUp(10_000);
-  await o.beforeCreate?.(api);
+  try {
+    await api.bus.whenUp(10_000);
+    await o.beforeCreate?.(api, cpe);
+  } catch (err) {
+    // Nothing may outlive a failed set-up: a CPE left running keeps the test run from ending.
+    await api.close();
+    await cpe.stop();
+    throw err;
+  }
   const xml = o.xml(dir);
   const file = join(dir, `${o.name}.xml`);
   writeFileSync(file, xml);

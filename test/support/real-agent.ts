@@ -49,6 +49,8 @@ export interface AgentProcessOptions {
   /** Runs the command under another, e.g. ['ip', 'netns', 'exec', NS]. */
   readonly wrap?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** The settings file (the CPE's, in tests); none by default. */
+  readonly settingsFile?: string;
 }
 
 /** `cpe-agent` for one assembly, as a real process. */
@@ -92,7 +94,7 @@ export class RealAgent {
       env: {
         ...process.env,
         NOTIFY_SOCKET: '',
-        CPE_CONFIG: '/nonexistent',
+        CPE_CONFIG: o.settingsFile ?? '',
         HA_RSCTMP: o.rscTmp,
         ...o.env,
       },
