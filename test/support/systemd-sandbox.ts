@@ -143,12 +143,15 @@ export class SystemdSandbox {
     // The sandbox shares the host's /etc: the host's /etc/cpe/cpe.json must not leak
     // in, and ConfigurationDirectory= must not create /etc/cpe on the host. The test's
     // own settings file instead.
-    await this.exec(['mkdir', '-p', '/run/systemd/system/cpe.service.d']);
+    // The DPEs read it too, as they read /etc/cpe/cpe.json on a real host.
     writeFileSync(this.path('/run/cpe-test/cpe.json'), `${JSON.stringify(settings)}\n`);
-    writeFileSync(
-      this.path('/run/systemd/system/cpe.service.d/test.conf'),
-      '[Service]\nConfigurationDirectory=\nEnvironment=CPE_CONFIG=/run/cpe-test/cpe.json\n',
-    );
+    for (const unit of ['cpe.service', 'dpe@.service']) {
+      await this.exec(['mkdir', '-p', `/run/systemd/system/${unit}.d`]);
+      writeFileSync(
+        this.path(`/run/systemd/system/${unit}.d/test.conf`),
+        '[Service]\nConfigurationDirectory=\nEnvironment=CPE_CONFIG=/run/cpe-test/cpe.json\n',
+      );
+    }
     await this.systemctl('daemon-reload');
   }
 
