@@ -134,7 +134,7 @@ describe('real agents (OCF and LSB) with a real DPE', function () {
     const mark = events.length;
     rmSync(join(rscTmp('a1'), 'Dummy-rsc_a1_dummy.state'));
     await waitFor(
-      async () => since(mark, 'action_finished', 'restart'),
+      () => Promise.resolve(since(mark, 'action_finished', 'restart')),
       (l) => l.some((e) => e.values.service === 'rsc_a1_dummy'),
       20_000,
       'the restart of dummy',
@@ -171,7 +171,7 @@ describe('real agents (OCF and LSB) with a real DPE', function () {
     const pid = Number(readFileSync(join(rscTmp('a3'), 'cpe-test-lsb.pid'), 'utf8'));
     process.kill(pid, 'SIGKILL');
     await waitFor(
-      async () => since(mark, 'action_finished', 'restart'),
+      () => Promise.resolve(since(mark, 'action_finished', 'restart')),
       (l) => l.some((e) => e.values.service === 'rsc_a3_initd'),
       20_000,
       'the restart of initd',

@@ -112,7 +112,7 @@ describe('cpe-agent.service managing a systemd unit (sandbox)', function () {
     assert.ok(before > 0);
     await sandbox!.systemctl('kill', '--signal=KILL', WEB);
     await waitFor(
-      async () => events.slice(mark),
+      () => Promise.resolve(events.slice(mark)),
       (l) =>
         l.some(
           (e) =>

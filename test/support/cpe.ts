@@ -68,6 +68,13 @@ export interface CpeProcessOptions {
   readonly settings?: Readonly<Record<string, unknown>>;
   /** A broker instead of the embedded router. */
   readonly broker?: { readonly url: string; readonly profile: string };
+  /** The router off loopback (then with SASL PLAIN users: a credentials file, and who the CPE is). */
+  readonly router?: {
+    readonly host: string;
+    readonly credentialsFile: string;
+    readonly user: string;
+    readonly password: string;
+  };
 }
 
 export class CpeProcess {
@@ -92,6 +99,8 @@ export class CpeProcess {
   }
 
   get url(): string {
+    const r = this.options.router;
+    if (r) return `amqp://${r.user}:${r.password}@${r.host}:${this.port}`;
     return this.options.broker?.url ?? `amqp://127.0.0.1:${this.port}`;
   }
 
@@ -127,6 +136,14 @@ export class CpeProcess {
         '--bus-profile',
         this.profile,
         ...(this.options.broker ? ['--no-router-enabled'] : []),
+        ...(this.options.router
+          ? [
+              '--router-host',
+              this.options.router.host,
+              '--router-credentials-file',
+              this.options.router.credentialsFile,
+            ]
+          : []),
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],

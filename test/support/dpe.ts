@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProfileName } from '../../lib/bus/addressing.js';
 import { AgentsProcess } from './agents.js';
-import { CpeClient, CpeProcess, freePort } from './cpe.js';
+import { CpeClient, CpeProcess, freePort, type CpeProcessOptions } from './cpe.js';
 
 /** A deployable for DPE tests: quick heartbeats and monitors, a recovery command, a never-twice service. */
 export function simConfig(name: string, recoveryCommand: string): string {
@@ -67,6 +67,7 @@ export interface LoopOptions {
   /** The settings file's content (the CPE's and its DPEs'), given the state directory. */
   readonly settings?: (stateDir: string) => Readonly<Record<string, unknown>>;
   readonly broker?: { readonly url: string; readonly profile: ProfileName };
+  readonly router?: CpeProcessOptions['router'];
   /** Runs dist/ (benchmarks) instead of the sources under tsx. */
   readonly compiled?: boolean;
   /** Start simulated agents for the config's assemblies (default true). */
@@ -87,6 +88,7 @@ export async function startLoop(o: LoopOptions): Promise<Loop> {
   const dir = mkdtempSync(join(tmpdir(), 'cpe-state-'));
   const cpe = new CpeProcess(dir, await freePort(), o.compiled ?? false, {
     ...(o.broker ? { broker: o.broker } : {}),
+    ...(o.router ? { router: o.router } : {}),
     settings: o.settings?.(dir) ?? {},
   });
   await cpe.start();
