@@ -21,6 +21,7 @@ import type { ProfileName } from '../lib/bus/addressing.js';
 import { subscribeEvents, subscribeHeartbeats } from '../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../lib/bus/qmf.js';
 import { amqp10Opens, RABBITMQ_URL } from '../test/support/bus.js';
+import type { CpeClient, CpeProcess } from '../test/support/cpe.js';
 import { startLoop, waitFor, type Loop } from '../test/support/dpe.js';
 import { median, percentile, type Figures } from './report.js';
 
@@ -28,17 +29,20 @@ const INTERVAL_MS = 500;
 const MISSED = 3;
 const SAMPLES = 20;
 
-/** N assemblies a1…aN with one stateless service each, allowed anywhere. */
+const SERVICE = 'class="systemd" type="s.service"';
+
+/** N assemblies a1…aN with one stateless service each (`service`: its class and type), allowed anywhere. */
 function config(
   name: string,
   n: number,
   monitor: 'active' | 'passive' = 'active',
   intervalMs = INTERVAL_MS,
+  service = SERVICE,
 ): string {
   const assemblies = Array.from(
     { length: n },
     (_, i) => `    <assembly name="a${i + 1}" uuid="u${i + 1}">
-      <services><service name="s" class="systemd" type="s.service" monitor_interval="5s" timeout="5s"/></services>
+      <services><service name="s" ${service} monitor_interval="5s" timeout="5s"/></services>
     </assembly>`,
   ).join('\n');
   return `<deployable name="${name}" uuid="uuid-${name}" monitor="${monitor}" schema_version="2">
@@ -50,43 +54,63 @@ ${assemblies}
 `;
 }
 
-interface Rig extends Loop {
+export interface Rig extends Loop {
   readonly name: string;
   /** The deployable's events, each with when it was received here. */
   readonly events: { readonly event: BusEvent; readonly at: number }[];
 }
 
-async function rig(
+export interface RigOptions {
+  readonly agents?: boolean;
+  readonly monitor?: 'active' | 'passive';
+  readonly intervalMs?: number;
+  /** The service's class and type attributes. */
+  readonly service?: string;
+  /** Called before the deployable is created (start real agents here). */
+  readonly beforeCreate?: (api: CpeClient, cpe: CpeProcess) => Promise<void>;
+}
+
+export async function rig(
   name: string,
   n: number,
   broker: { url: string; profile: ProfileName } | undefined,
-  options: { agents?: boolean; monitor?: 'active' | 'passive'; intervalMs?: number } = {},
+  options: RigOptions = {},
 ): Promise<Rig> {
   const events: Rig['events'][number][] = [];
   const loop = await startLoop({
     name,
-    xml: () => config(name, n, options.monitor, options.intervalMs),
+    xml: () => config(name, n, options.monitor, options.intervalMs, options.service),
     // Silence counts 2 s after the DPE connects (the default waits 10 s for agents' back-off).
     settings: () => ({ dpe: { agentReconnectMs: 2000, replayKeep: 50 } }),
     ...(broker ? { broker } : {}),
     compiled: true,
     ...(options.agents === false ? { agents: false } : {}),
-    beforeCreate: async (api) =>
-      void (await subscribeEvents(
+    beforeCreate: async (api, cpe) => {
+      await subscribeEvents(
         api.bus,
         'cpe.events',
         (event) => events.push({ event, at: Date.now() }),
         {
           values: { deployable: name },
         },
-      ).ready),
+      ).ready;
+      await options.beforeCreate?.(api, cpe);
+    },
   });
   return { ...loop, name, events };
 }
 
-const status = (r: Rig): Promise<QmfMap> => r.api.call('deployable_status', { name: r.name });
+export const status = (r: Rig): Promise<QmfMap> =>
+  r.api.call('deployable_status', { name: r.name });
 
-async function recovery(r: Rig, n: number): Promise<number[]> {
+/** Silences an assembly (true) or lets it beat again (false). */
+export type Silencer = (assembly: string, silent: boolean) => Promise<void>;
+
+export async function recovery(r: Rig, n: number, silence?: Silencer): Promise<number[]> {
+  const silent =
+    silence ??
+    (async (a: string, on: boolean) =>
+      void (await r.agents!.fault(a, 'heartbeat', { enabled: !on })));
   const s = await waitFor(
     () => status(r),
     (x) => x.state === 'running',
@@ -107,7 +131,7 @@ async function recovery(r: Rig, n: number): Promise<number[]> {
     const services = [...placed].filter(([, a]) => a === victim).map(([id]) => id);
     if (services.length === 0) continue;
     const mark = r.events.length;
-    await r.agents!.fault(victim, 'heartbeat', { enabled: false });
+    await silent(victim, true);
     await new Promise((res) => setTimeout(res, INTERVAL_MS)); // a beat in flight lands
     const deadline = lastBeat.get(victim)! + MISSED * INTERVAL_MS;
     const moved = new Map<string, number>();
@@ -133,7 +157,7 @@ async function recovery(r: Rig, n: number): Promise<number[]> {
       `the services of ${victim} moved`,
     );
     for (const t of moved.values()) times.push(t - deadline);
-    await r.agents!.fault(victim, 'heartbeat', { enabled: true });
+    await silent(victim, false);
     await waitFor(
       () => status(r),
       (x) => (x.assemblies as QmfMap[]).every((a) => a.health === 'up'),
@@ -145,7 +169,7 @@ async function recovery(r: Rig, n: number): Promise<number[]> {
 }
 
 /** A line of /proc/PID/status, in MB: VmRSS, or RssAnon (its own memory, not the shared binary's pages). */
-function statusMb(pid: number, field: 'VmRSS' | 'RssAnon'): number {
+export function statusMb(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
     readFileSync(`/proc/${pid}/status`, 'utf8'),
   );
@@ -247,7 +271,7 @@ function counters(r: Rig): Promise<QmfMap> {
   return r.api.client.call({ address: `dpe.${r.name}`, object: 'dpe' }, 'counters', {}, 10_000);
 }
 
-function recoveryFigures(times: number[], suffix: string, note: string): Figures {
+export function recoveryFigures(times: number[], suffix: string, note: string): Figures {
   return {
     [`recovery_after_deadline_median_ms${suffix}`]: {
       value: median(times),

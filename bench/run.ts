@@ -3,6 +3,7 @@
  * Each prints a table and merges its figures into bench/results.json.
  * Benchmarks are not tests: they assert nothing, they measure.
  */
+import { runAgent } from './agent.js';
 import { runCpe } from './cpe.js';
 import { runDpe } from './dpe.js';
 import { runMessaging } from './messaging.js';
@@ -14,6 +15,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Figures>>> = {
   messaging: runMessaging,
   cpe: runCpe,
   dpe: runDpe,
+  agent: runAgent,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

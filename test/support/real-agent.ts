@@ -49,6 +49,8 @@ export interface AgentProcessOptions {
   /** Runs the command under another, e.g. ['ip', 'netns', 'exec', NS]. */
   readonly wrap?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Runs dist/ (benchmarks) instead of the sources under tsx. */
+  readonly compiled?: boolean;
   /** The settings file (the CPE's, in tests); none by default. */
   readonly settingsFile?: string;
 }
@@ -64,9 +66,9 @@ export class RealAgent {
     const o = this.o;
     const argv = [
       process.execPath,
-      '--import',
-      'tsx',
-      join(packageRoot(), 'agent', 'main.ts'),
+      ...(o.compiled
+        ? [join(packageRoot(), 'dist', 'agent', 'main.js')]
+        : ['--import', 'tsx', join(packageRoot(), 'agent', 'main.ts')]),
       '--deployable',
       o.deployable,
       '--assembly',
