@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -91,14 +91,38 @@ describe('cpectl output to a closed pipe', function () {
 
 describe('the dpe and cpe-agent commands (built)', function () {
   this.timeout(60_000);
-  it('cpe-agent without --simulate says what this release runs, exit 2', () => {
-    const r = spawnSync(process.execPath, ['dist/agent/main.js'], {
-      cwd: root,
-      env,
-      encoding: 'utf8',
-    });
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /runs simulated assemblies only: start it with --simulate/);
+  it('cpe-agent without who it is says what is missing, exit 2', () => {
+    const agent = (...args: string[]) =>
+      spawnSync(process.execPath, ['dist/agent/main.js', ...args], {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+      });
+    const none = agent();
+    assert.equal(none.status, 2);
+    assert.match(
+      none.stderr,
+      /--deployable NAME is required \(or --simulate for simulated assemblies\)/,
+    );
+    const noAssembly = agent('--deployable', 'web');
+    assert.equal(noAssembly.status, 2);
+    assert.match(noAssembly.stderr, /--assembly NAME is required/);
+    const bad = agent('--deployable', 'web', '--assembly', '../etc');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--assembly: "\.\.\/etc" is not a name/);
+  });
+
+  it('cpe-agent refuses a list of services it cannot read, exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cpe-agent-bad-state-'));
+    writeFileSync(join(dir, 'services.json'), 'not json');
+    const r = spawnSync(
+      process.execPath,
+      ['dist/agent/main.js', '--deployable', 'web', '--assembly', 'a1', '--state-dir', dir],
+      { cwd: root, env, encoding: 'utf8' },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /services\.json is not the agent's list of services .*move it aside/);
+    rmSync(dir, { recursive: true });
   });
 
   it('refuses unknown arguments and bad names, exit 2', () => {

@@ -12,6 +12,8 @@ import { countersOf, DPE_EVENTS, FAULT_KINDS, parseFault, simulate } from '../..
 import { FAULT_ARGS, SERVICE_ARGS } from '../../lib/agent/protocol.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
 import { packageRoot } from '../../lib/paths.js';
+import { flagOf } from '../../lib/settings.js';
+import { AGENT_SETTINGS } from '../../agent/settings.js';
 
 const doc = (file: string): string => readFileSync(join(packageRoot(), file), 'utf8');
 
@@ -62,6 +64,16 @@ describe('the documents hold the code', () => {
       ),
       [],
     );
+  });
+
+  it("the README lists every real agent's setting", () => {
+    const own = Object.values(AGENT_SETTINGS)
+      .filter(
+        (spec) =>
+          spec.key.startsWith('agent.') && !/simulate|deployableConfig|count/.test(spec.key),
+      )
+      .map(flagOf);
+    assert.deepEqual(missing(doc('README.md'), own), []);
   });
 
   it('the README lists every fault kind of cpectl simulate --run', () => {
