@@ -83,7 +83,7 @@ export class Agent {
 
   #methods(): ObjectMethods {
     const runner = this.#o.runner;
-    const op = (name: ServiceOp) => ({
+    const op = (name: ServiceOp, probe = false) => ({
       args: SERVICE_ARGS,
       handler: async (args: QmfMap) =>
         this.#answer(
@@ -91,7 +91,7 @@ export class Agent {
             name,
             specFromArgs(args),
             typeof args.timeout_ms === 'number' ? args.timeout_ms : undefined,
-            typeof args.interval_ms === 'number' ? args.interval_ms : 0,
+            !probe && typeof args.interval_ms === 'number' ? args.interval_ms : 0,
           ),
         ),
     });
@@ -106,6 +106,8 @@ export class Agent {
       start: op('start'),
       stop: op('stop'),
       monitor: op('monitor'),
+      // A monitor that asks what runs: no interval, so an OCF agent knows it for a probe.
+      probe: op('monitor', true),
     };
   }
 

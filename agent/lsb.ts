@@ -28,12 +28,30 @@ const STATUS: Readonly<Record<number, { rc: number; text: string }>> = {
   4: { rc: OCF.errGeneric, text: 'status unknown' },
 };
 
+/** The System V scripts that take the host down, and the engine's own: never through the bus. */
+const REFUSED = new Set([
+  'halt',
+  'reboot',
+  'rc',
+  'rcS',
+  'sendsigs',
+  'single',
+  'killprocs',
+  'umountfs',
+  'umountnfs.sh',
+  'umountroot',
+  'cpe',
+  'cpe-agent',
+]);
+
 export class LsbDriver implements ClassDriver {
   constructor(readonly o: LsbOptions) {}
 
   async run(r: OpRun): Promise<OpAnswer> {
     if (!PATH_COMPONENT.test(r.spec.type))
       return { rc: OCF.errArgs, text: `type "${r.spec.type}" is not an init script name` };
+    if (REFUSED.has(r.spec.type))
+      return { rc: OCF.errPerm, text: `init script ${r.spec.type} is never run through the bus` };
     const path = join(this.o.dir, r.spec.type);
     const st = await stat(path).catch(() => null);
     const runnable =

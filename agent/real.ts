@@ -39,6 +39,7 @@ export function createAgent(
       lsb: new LsbDriver({ dir: s.lsbDir, env }),
       systemd: new SystemdDriver({
         log: log.child({ part: 'systemd' }),
+        allowed: s.units.split(/\s+/).filter(Boolean),
         ...(s.systemdBus ? { busAddress: s.systemdBus } : {}),
       }),
     },

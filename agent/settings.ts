@@ -52,6 +52,13 @@ export const AGENT_SETTINGS = {
     default: '',
     help: 'the D-Bus address class systemd talks to systemd on (default: the system bus)',
   },
+  units: {
+    key: 'agent.units',
+    flag: '--units',
+    type: 'string',
+    default: '',
+    help: "the systemd units class systemd may manage, shell patterns separated by spaces (e.g. 'nginx.service app@*.service'); empty: any service but systemd's, D-Bus's and the engine's own",
+  },
   defaultTimeoutMs: {
     key: 'agent.defaultTimeoutMs',
     flag: '--default-timeout-ms',

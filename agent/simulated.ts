@@ -105,6 +105,7 @@ class SimulatedAgent {
       start: op('start'),
       stop: op('stop'),
       monitor: op('monitor'),
+      probe: op('monitor'), // a simulated service has nothing a probe would see otherwise
     };
   }
 

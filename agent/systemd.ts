@@ -17,20 +17,44 @@ import { timedOutAnswer } from './driver.js';
 export interface SystemdOptions {
   /** The system bus, unless this names another (a D-Bus address). */
   readonly busAddress?: string;
+  /** Shell-style patterns of the units allowed (agent.units); empty: any service not refused below. */
+  readonly allowed: readonly string[];
   readonly log: Logger;
 }
 
-const UNIT_SUFFIXES = ['service', 'socket', 'target', 'timer', 'path', 'mount'];
-const UNIT_NAME = new RegExp(
-  `^[A-Za-z0-9_][A-Za-z0-9@._:+-]{0,200}\\.(${UNIT_SUFFIXES.join('|')})$`,
-);
+/** Services only: a caller on the bus must not reach targets (poweroff.target) or mounts. */
+const UNIT_NAME = /^[A-Za-z0-9_][A-Za-z0-9@._:+-]{0,200}\.service$/;
+const OTHER_UNITS = /\.(target|socket|mount|automount|swap|timer|path|slice|scope|device)$/;
+/**
+ * Never through the bus, whatever the settings: systemd's and D-Bus's own
+ * units (systemd-poweroff.service, …) and the engine's own daemons.
+ */
+const REFUSED = [
+  'systemd-*',
+  'dbus.service',
+  'dbus-*',
+  'cpe.service',
+  'cpe-agent.service',
+  'dpe@*',
+];
+
+/** A shell-style pattern (`*`, `?`) as a regular expression. */
+export function globPattern(glob: string): RegExp {
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
 /** States a unit passes through; a monitor waits for what comes after. */
 const SETTLING = new Set(['activating', 'deactivating', 'reloading', 'refreshing']);
 const NO_SUCH_UNIT = ['org.freedesktop.systemd1.NoSuchUnit', 'org.freedesktop.systemd1.LoadFailed'];
 
-/** `web` → `web.service`; a name with a unit suffix stays as it is. */
+/** `web` → `web.service`; `web.service` stays as it is. */
 export function unitName(type: string): string | undefined {
-  const unit = UNIT_SUFFIXES.some((s) => type.endsWith(`.${s}`)) ? type : `${type}.service`;
+  if (OTHER_UNITS.test(type)) return undefined;
+  const unit = type.endsWith('.service') ? type : `${type}.service`;
   return UNIT_NAME.test(unit) && !unit.includes('..') ? unit : undefined;
 }
 
@@ -40,14 +64,21 @@ export class SystemdDriver implements ClassDriver {
   /** ActiveState by unit, as PropertiesChanged last told it. */
   readonly #states = new Map<string, string>();
   readonly #waiters = new Set<() => void>();
+  readonly #refused = REFUSED.map(globPattern);
+  readonly #allowed: RegExp[];
 
   constructor(o: SystemdOptions) {
     this.#o = o;
+    this.#allowed = o.allowed.map(globPattern);
   }
 
   async run(r: OpRun): Promise<OpAnswer> {
     const unit = unitName(r.spec.type);
-    if (!unit) return { rc: OCF.errArgs, text: `type "${r.spec.type}" is not a unit name` };
+    if (!unit) return { rc: OCF.errArgs, text: `type "${r.spec.type}" is not a service unit name` };
+    if (this.#refused.some((p) => p.test(unit)))
+      return { rc: OCF.errPerm, text: `${unit} is never managed through the bus` };
+    if (this.#allowed.length > 0 && !this.#allowed.some((p) => p.test(unit)))
+      return { rc: OCF.errPerm, text: `${unit} is not among this assembly's units (agent.units)` };
     const deadline = Date.now() + r.timeoutMs;
     let manager: SystemdManager;
     try {

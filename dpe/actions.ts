@@ -9,7 +9,7 @@ import {
   serviceSpec,
   type Inventory,
   type OpResult,
-  type ServiceOp,
+  type AgentCall,
   type ServiceSpec,
 } from '../lib/agent/protocol.js';
 import { BusCode } from '../lib/bus/errors.js';
@@ -31,7 +31,7 @@ export interface AgentPort {
   /** `intervalMs`: a recurring monitor's interval (none: a one-off, a probe). */
   call(
     assembly: string,
-    op: ServiceOp,
+    op: AgentCall,
     spec: ServiceSpec,
     timeoutMs: number,
     intervalMs?: number,
@@ -130,7 +130,7 @@ export function actionTable(w: ActionWorld): ActionTable {
     ctx: { live: () => boolean },
     s: ServiceConfig,
     assembly: string,
-    what: ServiceOp,
+    what: AgentCall,
   ): Promise<ActionResult> => {
     const want: InstanceState = what === 'stop' ? 'stopped' : 'running';
     try {
@@ -142,10 +142,10 @@ export function actionTable(w: ActionWorld): ActionTable {
           : r.rc === OCF.success || r.rc === OCF.notRunning
             ? 'stopped'
             : 'failed';
-      const ok = what === 'monitor' ? true : state === want;
+      const ok = what === 'probe' ? true : state === want;
       const text = `${what} on ${assembly}: rc ${r.rc} (${r.text})`;
-      record(ctx, s.id, assembly, ok || what === 'monitor' ? state : 'failed', text, {
-        failure: !ok || (what === 'monitor' && state === 'failed'),
+      record(ctx, s.id, assembly, ok || what === 'probe' ? state : 'failed', text, {
+        failure: !ok || (what === 'probe' && state === 'failed'),
         epoch: r.epoch,
       });
       return { ok, detail: text };
@@ -227,7 +227,7 @@ export function actionTable(w: ActionWorld): ActionTable {
       timedOut: (a) => unknownAt(a, a.to),
     },
     probe: {
-      run: (a, ctx) => op(ctx, service(a.service), a.assembly!, 'monitor'),
+      run: (a, ctx) => op(ctx, service(a.service), a.assembly!, 'probe'),
       timedOut: (a) => unknownAt(a, a.assembly),
     },
     'recover-assembly': { run: recover('recover'), timedOut: recoveryTimedOut('recover') },

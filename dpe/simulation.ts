@@ -187,7 +187,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     },
     call: (assembly, op, spec, timeoutMs) => {
       const sim = sims.get(assembly)!;
-      const a = sim.op(op, spec.resource);
+      const a = sim.op(op === 'probe' ? 'monitor' : op, spec.resource);
       return answer<OpResult>(
         timeoutMs,
         `${assembly}.${op}`,

@@ -37,6 +37,8 @@ export function rcMeaning(rc: number): string {
 }
 
 export type ServiceOp = 'start' | 'stop' | 'monitor';
+/** The agent's service methods: the operations, and `probe` (a one-off monitor: what runs?). */
+export type AgentCall = ServiceOp | 'probe';
 
 /** A service as the agent needs it: what to run, not where or why. */
 export interface ServiceSpec {

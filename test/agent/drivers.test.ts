@@ -193,6 +193,34 @@ describe('agent service classes (real resource agents and init scripts)', functi
     assert.equal((await run(lsb, 'start', spec('r', '..', { class: 'lsb' }))).rc, 2);
   });
 
+  it('never reaches what would take the host down, nor the engine itself', async () => {
+    const sd = new SystemdDriver({
+      log: silentLogger(),
+      allowed: ['app@*.service', 'web.service'],
+    });
+    const unit = (type: string) =>
+      sd.run({
+        op: 'start',
+        spec: spec('r', type, { class: 'systemd', provider: null }),
+        timeoutMs: 1000,
+        intervalMs: 0,
+      });
+    for (const [type, rc, text] of [
+      ['poweroff.target', 2, /is not a service unit name/],
+      ['systemd-poweroff', 4, /systemd-poweroff.service is never managed through the bus/],
+      ['dbus', 4, /never managed/],
+      ['dpe@web', 4, /never managed/],
+      ['cpe-agent.service', 4, /never managed/],
+      ['db.service', 4, /db.service is not among this assembly's units \(agent.units\)/],
+    ] as const) {
+      const r = await unit(type);
+      assert.equal(r.rc, rc, type);
+      assert.match(r.text, text);
+    }
+    const halt = await run(lsb, 'start', spec('r', 'halt', { class: 'lsb' }));
+    assert.deepEqual(halt, { rc: 4, text: 'init script halt is never run through the bus' });
+  });
+
   describe('the runner', () => {
     let dir: string;
     let runner: ServiceRunner;
@@ -201,7 +229,11 @@ describe('agent service classes (real resource agents and init scripts)', functi
         drivers: {
           ocf,
           lsb,
-          systemd: new SystemdDriver({ log: silentLogger(), busAddress: 'unix:path=/nonexistent' }),
+          systemd: new SystemdDriver({
+            log: silentLogger(),
+            busAddress: 'unix:path=/nonexistent',
+            allowed: [],
+          }),
         },
         managed: new ManagedServices(dir),
         defaultTimeoutMs: 20_000,
@@ -263,7 +295,7 @@ describe('agent service classes (real resource agents and init scripts)', functi
     it("takes the agent's advice when the caller gives no time limit", async () => {
       writeFileSync(join(control, 'hang'), '');
       const fast = new ServiceRunner({
-        drivers: { ocf, lsb, systemd: new SystemdDriver({ log: silentLogger() }) },
+        drivers: { ocf, lsb, systemd: new SystemdDriver({ log: silentLogger(), allowed: [] }) },
         managed: new ManagedServices(dir),
         defaultTimeoutMs: 100,
         inventoryMonitorMs: 1000,

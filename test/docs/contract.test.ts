@@ -54,7 +54,7 @@ describe('the documents hold the code', () => {
 
   it('schemas/agent-api.md names every method and argument of the agent and its fault injector', () => {
     const text = doc('schemas/agent-api.md');
-    assert.deepEqual(missing(text, ['inventory', 'start', 'stop', 'monitor']), []);
+    assert.deepEqual(missing(text, ['inventory', 'start', 'stop', 'monitor', 'probe']), []);
     assert.deepEqual(missing(text, Object.keys(SERVICE_ARGS)), []);
     assert.deepEqual(missing(text, Object.keys(FAULT_ARGS)), []);
     assert.deepEqual(
