@@ -21,6 +21,7 @@ import {
 import { dirname, join } from 'node:path';
 import type { ServiceSpec } from '../lib/agent/protocol.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
+import { unreadable } from '../lib/files.js';
 
 export interface ManagedService {
   readonly spec: ServiceSpec;
@@ -43,7 +44,7 @@ export class ManagedServices {
       text = readFileSync(this.#file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new CpeError('STATE_UNREADABLE', `${this.#file}: ${errorMessage(err)}`);
+      throw unreadable(this.#file, err, 'STATE_UNREADABLE');
     }
     try {
       const list = JSON.parse(text) as { services?: ManagedService[] };

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { loadDeployableConfig, NAME_PATTERN } from '../lib/config/index.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
+import { unreadable } from '../lib/files.js';
 import type { Settings } from '../lib/settings.js';
 import type { AGENT_SETTINGS } from './settings.js';
 import { BeatTimer, sendBeat } from './beat.js';
@@ -206,7 +207,10 @@ export async function simulatedHosts(
   let deployable = s.deployable;
   let hosts: SimulatedHost[];
   if (s.deployableConfig) {
-    const { config } = await loadDeployableConfig(await readFile(s.deployableConfig), {
+    const bytes = await readFile(s.deployableConfig).catch((err: unknown) => {
+      throw unreadable(s.deployableConfig, err, 'CONFIG_UNREADABLE');
+    });
+    const { config } = await loadDeployableConfig(bytes, {
       file: s.deployableConfig,
     }).catch((err: unknown) => {
       throw new CpeError('CONFIG_UNREADABLE', `${s.deployableConfig}: ${errorMessage(err)}`);

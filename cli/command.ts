@@ -20,12 +20,22 @@ export class UsageError extends Error {}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** node:util parseArgs, with unknown options turned into a UsageError. */
+/** node:util parseArgs, its errors as short usage errors (not its advice about `--`). */
 export function parseCommandArgs<T extends Options>(args: readonly string[], options: T) {
   try {
     return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    const e = err as Error & { code?: string };
+    const option = /'(-[^']*)'/.exec(e.message)?.[1] ?? '';
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      throw new UsageError(`unknown option ${option}`);
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+      throw new UsageError(
+        /argument missing/.test(e.message)
+          ? `${option.split(' ')[0] ?? option} needs a value`
+          : `${option} takes no value`,
+      );
+    throw new UsageError(e.message);
   }
 }
 

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import type { QmfMap } from '../lib/bus/qmf.js';
 import { formatIssue, IssueList, parseDeployableConfig } from '../lib/config/index.js';
-import { CpeError } from '../lib/errors.js';
+import { unreadable } from '../lib/files.js';
 import { decodeConfig } from '../lib/config/source.js';
 import {
   EXIT,
@@ -18,7 +18,7 @@ import {
   type Io,
 } from './command.js';
 import { CONFIG_OPTIONS, maxBytesOption } from './config-input.js';
-import { REMOTE_HELP, remoteOptions, withCpe, type Remote } from './remote.js';
+import { checkedName, REMOTE_HELP, remoteOptions, withCpe, type Remote } from './remote.js';
 
 /** What a remote command does once its arguments are checked: the call, or an exit status. */
 type Prepared = ((remote: Remote) => Promise<number>) | number;
@@ -50,7 +50,7 @@ function onePositional(args: readonly string[], what: string, json = false) {
     ...(json ? { json: { type: 'boolean' as const, default: false } } : {}),
   });
   if (positionals.length !== 1) throw new UsageError(`needs exactly one ${what}`);
-  return { value: positionals[0]!, json: values.json === true };
+  return { value: checkedName(positionals[0]!), json: values.json === true };
 }
 
 /** Reads, checks and decodes a config; prints its problems and returns null when refused. */
@@ -67,8 +67,8 @@ async function configText(
   const bytes = await readBounded(
     file === '-' ? io.stdin : createReadStream(file),
     maxBytes + 1,
-  ).catch((err: NodeJS.ErrnoException) => {
-    throw new CpeError('UNREADABLE', `cannot read ${file}: ${err.code ?? err.message}`);
+  ).catch((err: unknown) => {
+    throw unreadable(file, err, 'CONFIG_UNREADABLE');
   });
   const result = await parseDeployableConfig(bytes, { file: label, maxBytes });
   for (const issue of result.ok ? result.warnings : result.issues)

@@ -7,7 +7,7 @@ import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
 import { NAME_PATTERN } from '../lib/config/index.js';
 import { formatDuration, Invalid, parseDurationOrZero } from '../lib/config/values.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './command.js';
-import { REMOTE_HELP, remoteOptions, withCpe } from './remote.js';
+import { checkedName, REMOTE_HELP, remoteOptions, withCpe } from './remote.js';
 
 const NAME = NAME_PATTERN;
 
@@ -87,15 +87,15 @@ export const faultCommand: Command = {
       deployable: { type: 'string' },
       json: { type: 'boolean', default: false },
     });
-    const deployable = values.deployable;
-    if (deployable === undefined || !NAME.test(deployable))
+    if (values.deployable === undefined)
       throw new UsageError(
         '--deployable NAME is required (the deployable the assembly belongs to)',
       );
+    const deployable = checkedName(values.deployable);
     const [assembly, what, ...rest] = positionals;
     if (assembly === undefined || what === undefined)
       throw new UsageError('needs an ASSEMBLY and what to do to it');
-    if (!NAME.test(assembly)) throw new UsageError(`"${assembly}" is not an assembly name`);
+    checkedName(assembly, 'assembly');
     const { method, args: callArgs } = request(what, rest);
     return withCpe(options, async (remote) => {
       const s = await remote.callAt(

@@ -7,7 +7,8 @@
  * - or a deployable config in XML alone: then every assembly has just beaten
  *   at `now` (default 0) and nothing runs yet — the plan that starts it all.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile as fsReadFile } from 'node:fs/promises';
+import { unreadable } from '../lib/files.js';
 import { dirname, resolve } from 'node:path';
 import {
   ConfigError,
@@ -81,6 +82,17 @@ function initialState(config: DeployableConfig, now: number): unknown {
       config.assemblies.map((a) => [a.name, { lastHeartbeat: now, epoch: 'sim' }]),
     ),
   };
+}
+
+/** A file's content, or one error that says why not (FILE_UNREADABLE). */
+function readFile(file: string): Promise<Buffer>;
+function readFile(file: string, encoding: 'utf8'): Promise<string>;
+async function readFile(file: string, encoding?: 'utf8'): Promise<Buffer | string> {
+  try {
+    return encoding ? await fsReadFile(file, encoding) : await fsReadFile(file);
+  } catch (err) {
+    throw unreadable(file, err);
+  }
 }
 
 async function readJson(file: string): Promise<unknown> {

@@ -1,13 +1,17 @@
 /**
  * How cpectl reaches a CPE: over the bus, with the same settings as the
  * daemons (defaults < /etc/cpe/cpe.json or --config < CPE_BUS_* < flags), so
- * that on the CPE's host it needs no options at all.
+ * that on the CPE's host it needs no options at all. A connection that is
+ * refused fails at once; --timeout bounds the whole command.
  */
 import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
-import type { QmfMap } from '../lib/bus/qmf.js';
+import { busUrlProblem, redactUrl } from '../lib/bus/bus.js';
 import { MethodClient, type CallTarget } from '../lib/bus/client.js';
+import { BusCode, RemoteError } from '../lib/bus/errors.js';
+import type { QmfMap } from '../lib/bus/qmf.js';
+import { NAME_PATTERN } from '../lib/config/index.js';
 import { busFrom } from '../lib/daemon.js';
-import { CpeError } from '../lib/errors.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
 import { silentLogger } from '../lib/log.js';
 import {
   BUS_SETTINGS,
@@ -19,13 +23,18 @@ import {
 } from '../lib/settings.js';
 import { UsageError } from './command.js';
 
-const CONNECT_TIMEOUT_MS = 10_000;
+/** The bus settings that mean something to a command line (no log level: cpectl logs nothing). */
+const CPECTL_BUS = {
+  busUrl: BUS_SETTINGS.busUrl,
+  busProfile: BUS_SETTINGS.busProfile,
+  busCa: BUS_SETTINGS.busCa,
+};
 
-export const REMOTE_HELP = `Reaching the CPE (as its daemons do; flags win over the environment,
-which wins over the settings file, --config FILE or CPE_CONFIG, default ${SETTINGS_FILE.default}):
-${settingsHelp(BUS_SETTINGS)}
+export const REMOTE_HELP = `Reaching the CPE (flags win over the environment, which wins over the
+settings file, --config FILE or CPE_CONFIG, default ${SETTINGS_FILE.default}):
+${settingsHelp(CPECTL_BUS)}
   --timeout SECONDS
-      how long to wait for the CPE (default 30)`;
+      how long the whole command may take (default 30)`;
 
 export interface Remote {
   /** A method of the CPE. */
@@ -35,7 +44,7 @@ export interface Remote {
 }
 
 export interface RemoteOptions {
-  readonly settings: Settings<typeof BUS_SETTINGS>;
+  readonly settings: Settings<typeof CPECTL_BUS>;
   readonly timeoutMs: number;
   /** The arguments that were not about reaching the CPE. */
   readonly rest: readonly string[];
@@ -45,11 +54,13 @@ export interface RemoteOptions {
 export function remoteOptions(args: readonly string[]): RemoteOptions {
   let loaded;
   try {
-    loaded = loadSettings(BUS_SETTINGS, args, process.env, SETTINGS_FILE);
+    loaded = loadSettings(CPECTL_BUS, args, process.env, SETTINGS_FILE);
   } catch (err) {
     if (err instanceof SettingsError) throw new UsageError(err.message);
     throw err;
   }
+  const problem = busUrlProblem(loaded.settings.busUrl);
+  if (problem) throw new UsageError(`--bus-url: ${problem}`);
   const rest = [...loaded.rest];
   let timeoutMs = 30_000;
   const at = rest.indexOf('--timeout');
@@ -62,11 +73,31 @@ export function remoteOptions(args: readonly string[]): RemoteOptions {
   return { settings: loaded.settings, timeoutMs, rest };
 }
 
+/** A deployable's or assembly's name, checked here: a typo needs no CPE to be told. */
+export function checkedName(value: string, what = 'deployable'): string {
+  if (!NAME_PATTERN.test(value))
+    throw new UsageError(
+      `"${value}" is not a ${what} name: 1 to 64 letters, digits, ".", "_" or "-", not starting with "." or "-"`,
+    );
+  return value;
+}
+
+/** The CPE's method names as the commands that call them (its messages name the methods). */
+function inCommandWords(text: string): string {
+  return text.replace(
+    /\bdeployable_(create|update|destroy|list|status|start|stop)\b/g,
+    (_, verb: string) => `cpectl ${verb}`,
+  );
+}
+
 /** Connects, runs `work`, disconnects; returns what `work` returns. */
 export async function withCpe<T>(
   { settings, timeoutMs }: RemoteOptions,
   work: (remote: Remote) => Promise<T>,
 ): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  const left = (): number => deadline - Date.now();
+  const where = `${redactUrl(settings.busUrl)} (profile ${settings.busProfile})`;
   const log = silentLogger();
   const bus = busFrom(settings, 'cpectl', log);
   const client = new MethodClient(bus, {
@@ -74,18 +105,43 @@ export async function withCpe<T>(
     logger: log,
     defaultTimeoutMs: timeoutMs,
   });
+  const call = async (target: CallTarget, method: string, args: QmfMap): Promise<QmfMap> => {
+    if (left() <= 0) throw timedOut();
+    try {
+      return await client.call(target, method, args, left());
+    } catch (err) {
+      throw explain(err, target);
+    }
+  };
+  const timedOut = (): CpeError =>
+    new CpeError(
+      BusCode.callTimeout,
+      `no answer within ${timeoutMs / 1000} s from the CPE on ${where}: is the CPE running, and is this its bus? (a broker needs the CPE's --bus-profile: rabbitmq, artemis or plain)`,
+    );
+  const explain = (err: unknown, target: CallTarget): unknown => {
+    if (err instanceof RemoteError)
+      return new CpeError(err.code, inCommandWords(err.message), { cause: err });
+    if (!(err instanceof CpeError)) return err;
+    if (err.code === BusCode.callTimeout) return timedOut();
+    if (err.code === BusCode.noRoute)
+      return new CpeError(
+        err.code,
+        `nobody serves ${target.address} on ${where}: ${target.address === CPE_NODE ? 'is the CPE running, and is this its bus?' : 'is it running?'}`,
+      );
+    return err;
+  };
   try {
     try {
-      await bus.whenUp(Math.min(timeoutMs, CONNECT_TIMEOUT_MS));
-    } catch {
+      await bus.whenUp(Math.max(1, left()), { failFast: true });
+    } catch (err) {
       throw new CpeError(
-        'BUS_UNREACHABLE',
-        `cannot reach the bus at ${settings.busUrl} (is the CPE running?)`,
+        BusCode.unreachable,
+        `cannot reach the bus at ${redactUrl(settings.busUrl)}: ${errorMessage(err)} (is the CPE running, and --bus-url right?)`,
       );
     }
     return await work({
-      call: (method, a = {}) => client.call({ address: CPE_NODE, object: CPE_OBJECT }, method, a),
-      callAt: (target, method, a = {}) => client.call(target, method, a),
+      call: (method, a = {}) => call({ address: CPE_NODE, object: CPE_OBJECT }, method, a),
+      callAt: (target, method, a = {}) => call(target, method, a),
     });
   } finally {
     client.close();

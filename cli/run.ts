@@ -1,4 +1,5 @@
 import { CpeError, errorMessage } from '../lib/errors.js';
+import { packageVersion } from '../lib/paths.js';
 import { EXIT, UsageError, writeLine, type Command, type Io } from './command.js';
 
 /** Dispatches `cpectl COMMAND ARGS…` to one of `commands`. */
@@ -8,16 +9,27 @@ export async function runCli(
   io: Io,
 ): Promise<number> {
   const [name, ...args] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    writeLine(io.stdout, `cpectl ${packageVersion()}`);
+    return EXIT.ok;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const topic = commands.find((c) => c.name === args[0]);
-    writeLine(name === undefined ? io.stderr : io.stdout, topic ? topic.usage : overview(commands));
-    return name === undefined ? EXIT.usage : EXIT.ok;
+    if (name === undefined) {
+      writeLine(io.stderr, overview(commands));
+      return EXIT.usage;
+    }
+    const topic = args[0];
+    if (topic === undefined) {
+      writeLine(io.stdout, overview(commands));
+      return EXIT.ok;
+    }
+    const command = commands.find((c) => c.name === topic);
+    if (!command) return unknownCommand(io, topic);
+    writeLine(io.stdout, command.usage);
+    return EXIT.ok;
   }
   const command = commands.find((c) => c.name === name);
-  if (!command) {
-    writeLine(io.stderr, `cpectl: unknown command "${name}"\n\n${overview(commands)}`);
-    return EXIT.usage;
-  }
+  if (!command) return unknownCommand(io, name);
   if (args.includes('--help') || args.includes('-h')) {
     writeLine(io.stdout, command.usage);
     return EXIT.ok;
@@ -26,13 +38,23 @@ export async function runCli(
     return await command.run(args, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      writeLine(io.stderr, `cpectl ${command.name}: ${err.message}\n\n${command.usage}`);
+      // Two lines: what is wrong, and where to read more (not the whole usage).
+      writeLine(
+        io.stderr,
+        `cpectl ${command.name}: ${err.message}\n(cpectl ${command.name} --help shows its usage)`,
+      );
       return EXIT.usage;
     }
     const code = err instanceof CpeError ? ` [${err.code}]` : '';
     writeLine(io.stderr, `cpectl ${command.name}: ${errorMessage(err)}${code}`);
     return EXIT.failed;
   }
+}
+
+function unknownCommand(io: Io, name: string): number {
+  const hint = name.startsWith('-') ? 'an option before any command' : `unknown command "${name}"`;
+  writeLine(io.stderr, `cpectl: ${hint}\n(cpectl --help lists the commands)`);
+  return EXIT.usage;
 }
 
 function overview(commands: readonly Command[]): string {
@@ -43,6 +65,7 @@ function overview(commands: readonly Command[]): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'cpectl help COMMAND (or cpectl COMMAND --help) explains one command.',
+    'cpectl help COMMAND (or cpectl COMMAND --help) explains one command;',
+    'cpectl --version prints the version.',
   ].join('\n');
 }

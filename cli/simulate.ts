@@ -82,11 +82,7 @@ Exit status: 0 planned, 1 bad input, 2 usage error.`,
         for (const issue of err.issues) writeLine(io.stderr, formatIssue(issue));
         return EXIT.failed;
       }
-      if (err instanceof CpeError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        writeLine(io.stderr, `cpectl simulate: ${(err as Error).message}`);
-        return EXIT.failed;
-      }
-      throw err;
+      throw err; // printed with its code, exit 1
     }
     if (values.run) {
       try {
@@ -96,6 +92,13 @@ Exit status: 0 planned, 1 bad input, 2 usage error.`,
         throw err;
       }
     }
+    const ids = loaded.input.config.services.map((x) => x.id);
+    for (const id of values.explain)
+      if (!ids.includes(id))
+        throw new CpeError(
+          'NO_SUCH_SERVICE',
+          `--explain ${id}: no such service in the config (its services: ${ids.join(', ') || 'none'})`,
+        );
     const result = await plan(loaded.input, loaded.now, { explain: values.explain });
     if (values.json) {
       writeLine(

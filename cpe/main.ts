@@ -17,6 +17,10 @@ systemd unit (dpe@NAME.service) or as a child process.`;
 
 const ctx = daemonContext('cpe', USAGE, CPE_SETTINGS);
 const { settings: s, log, notifier } = ctx;
+if (ctx.rest.length > 0) {
+  process.stderr.write(`cpe: unknown argument ${ctx.rest[0]}\n(cpe --help lists every setting)\n`);
+  process.exit(2);
+}
 // DPEs started as processes inherit the bus settings through the environment.
 const dpeEnv: NodeJS.ProcessEnv = { ...process.env };
 for (const key of [

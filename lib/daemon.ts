@@ -3,11 +3,12 @@
  * flags (with --help), the logger, sd_notify, and signals — SIGTERM/SIGINT
  * stop gracefully (a second one exits at once), SIGHUP re-reads settings.
  */
-import { Bus } from './bus/bus.js';
+import { Bus, busUrlProblem } from './bus/bus.js';
 import type { ProfileName } from './bus/addressing.js';
 import { errorMessage } from './errors.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
 import { Notifier } from './notify.js';
+import { packageVersion } from './paths.js';
 import {
   type BUS_SETTINGS,
   loadSettings,
@@ -37,6 +38,10 @@ export function daemonContext<T extends SettingsTable>(
   table: T,
   argv = process.argv.slice(2),
 ): DaemonContext<T> {
+  if (argv.includes('--version') || argv.includes('-V')) {
+    process.stdout.write(`${program} ${packageVersion()}\n`);
+    process.exit(0);
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(
       `${usage}\n\nSettings (flag, then file key and environment variable; flags win over the\nenvironment, which wins over the file ${SETTINGS_FILE.default}, or --config FILE / $${SETTINGS_FILE.env}):\n${settingsHelp(table)}\n`,
@@ -50,13 +55,24 @@ export function daemonContext<T extends SettingsTable>(
     process.stderr.write(`${program}: ${errorMessage(err)}\n`);
     process.exit(2);
   }
-  const settings = loaded.settings as Settings<T> & { logLevel?: string };
+  const settings = loaded.settings as Settings<T> & { logLevel?: string; busUrl?: string };
+  const badUrl = settings.busUrl === undefined ? undefined : busUrlProblem(settings.busUrl);
+  if (badUrl) {
+    process.stderr.write(
+      `${program}: --bus-url: ${badUrl}\n(${program} --help lists every setting)\n`,
+    );
+    process.exit(2);
+  }
   const log = createLogger({ name: program, level: (settings.logLevel ?? 'info') as LogLevel });
   if (loaded.file) log.debug('settings read', { file: loaded.file });
   return { settings: loaded.settings, rest: loaded.rest, log, notifier: new Notifier(log) };
 }
 
-export function busFrom(settings: Settings<typeof BUS_SETTINGS>, name: string, log: Logger): Bus {
+export function busFrom(
+  settings: Pick<Settings<typeof BUS_SETTINGS>, 'busUrl' | 'busProfile' | 'busCa'>,
+  name: string,
+  log: Logger,
+): Bus {
   return new Bus({
     url: settings.busUrl,
     profile: settings.busProfile as ProfileName,

@@ -26,3 +26,11 @@ export function packageRoot(): string {
 export function schemaPath(file: string): string {
   return join(packageRoot(), 'schemas', file);
 }
+
+/** This package's version (package.json), for --version. */
+export function packageVersion(): string {
+  const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    version?: string;
+  };
+  return version ?? 'unknown';
+}

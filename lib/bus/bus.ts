@@ -111,6 +111,8 @@ export class Bus {
   readonly #log: Logger;
   readonly #senders = new Map<string, Sender>();
   readonly #listeners = new Set<StateListener>();
+  /** Waiters told of a connection attempt that failed (whenUp with failFast). */
+  readonly #failures = new Set<(why: string) => void>();
   readonly #held = new Map<Sender, Fifo<Held>>();
   #dropped = 0;
   #state: BusState = 'connecting';
@@ -120,10 +122,9 @@ export class Bus {
     this.profile = addressProfile(options.profile);
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#log = options.logger.child({ bus: redactUrl(options.url) });
+    const problem = busUrlProblem(options.url);
+    if (problem) throw new BusError('BAD_URL', problem);
     const url = new URL(options.url);
-    if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
-      throw new BusError('BAD_URL', `bus URL must be amqp:// or amqps://, not ${url.protocol}`);
-    }
     const container = rhea.create_container({
       id: `${options.name}-${rhea.generate_uuid().slice(0, 8)}`,
     });
@@ -172,12 +173,16 @@ export class Bus {
       const error = (ctx as EventContext & { error?: unknown }).error;
       if (this.#state === 'up')
         this.#log.warn('bus connection lost; reconnecting', { error: describe(error) });
-      else this.#log.debug('bus connection attempt failed', { error: describe(error) });
+      else {
+        this.#log.debug('bus connection attempt failed', { error: describe(error) });
+        this.#attemptFailed(describe(error));
+      }
       this.#setState('down');
     });
-    this.#connection.on('connection_error', (ctx: EventContext) =>
-      this.#log.error('bus refused the connection', { error: describe(ctx.connection.error) }),
-    );
+    this.#connection.on('connection_error', (ctx: EventContext) => {
+      this.#log.error('bus refused the connection', { error: describe(ctx.connection.error) });
+      this.#attemptFailed(`refused: ${describe(ctx.connection.error)}`);
+    });
     this.#connection.on('connection_close', () => {
       if (this.#state !== 'closed') this.#setState('down');
     });
@@ -209,17 +214,35 @@ export class Bus {
     for (const listener of [...this.#listeners]) listener(state, this.#since);
   }
 
-  /** Resolves when the bus is up; fails with BUS_DOWN after `timeoutMs`, BUS_CLOSED if closed. */
-  whenUp(timeoutMs: number): Promise<void> {
+  #attemptFailed(why: string): void {
+    for (const l of [...this.#failures]) l(why);
+  }
+
+  /**
+   * Resolves when the bus is up; fails with BUS_DOWN after `timeoutMs`,
+   * BUS_CLOSED if closed — or, with `failFast`, with BUS_UNREACHABLE at the
+   * first attempt that fails (refused, no such host, authentication): a
+   * command line has no reason to wait for a daemon's reconnects.
+   */
+  whenUp(timeoutMs: number, { failFast = false } = {}): Promise<void> {
     if (this.#state === 'up') return Promise.resolve();
     if (this.#state === 'closed')
       return Promise.reject(new BusError(BusCode.closed, 'the bus connection is closed'));
     return new Promise((resolve, reject) => {
+      const onFailure = (why: string): void => {
+        clearTimeout(timer);
+        stop();
+        this.#failures.delete(onFailure);
+        reject(new BusError(BusCode.unreachable, why));
+      };
+      if (failFast) this.#failures.add(onFailure);
       const timer = setTimeout(() => {
         stop();
+        this.#failures.delete(onFailure);
         reject(new BusError(BusCode.busDown, `the bus is not connected (waited ${timeoutMs} ms)`));
       }, timeoutMs);
       const stop = this.onStateChange((state) => {
+        if (state === 'up' || state === 'closed') this.#failures.delete(onFailure);
         if (state === 'up') {
           clearTimeout(timer);
           stop();
@@ -413,6 +436,21 @@ function socketOf(connection: Connection): { destroy(): void } | undefined {
 /** A bus URL fit for a log line: the user and password taken out. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
+}
+
+/** What is wrong with a bus URL, for people; undefined when it is one. */
+export function busUrlProblem(text: string): string | undefined {
+  const form = 'give amqp://[USER:PASSWORD@]HOST[:PORT] or amqps://…';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `"${text}" is not a bus URL: ${form}`;
+  }
+  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:')
+    return `bus URL must be amqp:// or amqps://, not ${url.protocol}//: ${form}`;
+  if (!url.hostname) return `bus URL ${redactUrl(text)} names no host: ${form}`;
+  return undefined;
 }
 
 /** A readable line for an Error or an AMQP error ({condition, description}). */

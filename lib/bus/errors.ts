@@ -15,6 +15,7 @@ export const BusCode = {
   badArgument: 'BAD_ARGUMENT',
   handlerFailed: 'HANDLER_FAILED',
   closed: 'BUS_CLOSED',
+  unreachable: 'BUS_UNREACHABLE',
 } as const;
 
 export class BusError extends CpeError {}

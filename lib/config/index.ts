@@ -7,6 +7,7 @@
  * Every refusal is a ConfigIssue with a stable code, the file, the line and
  * the element; nothing here throws on bad input.
  */
+import { fileProblem } from '../files.js';
 import { open } from 'node:fs/promises';
 import { compileDeployable } from './compile.js';
 import { ConfigCode, ConfigError, IssueList, type ConfigIssue } from './issues.js';
@@ -73,8 +74,7 @@ export async function parseDeployableConfigFile(
     bytes = await readBounded(path, maxBytes + 1);
   } catch (err) {
     const issues = new IssueList(path);
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    issues.error(ConfigCode.unreadable, null, null, `cannot read the file: ${reason}`);
+    issues.error(ConfigCode.unreadable, null, null, fileProblem(err));
     return { ok: false, issues: issues.sorted() };
   }
   return parseDeployableConfig(bytes, { file: path, maxBytes });

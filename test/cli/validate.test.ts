@@ -93,10 +93,7 @@ describe('cpectl validate', () => {
   it('says a missing file is unreadable', async () => {
     const r = await cpectl(['validate', '/nonexistent/deployable.xml']);
     assert.equal(r.code, 1);
-    assert.equal(
-      r.stdout,
-      '/nonexistent/deployable.xml: cannot read the file: ENOENT [CONFIG_UNREADABLE]\n',
-    );
+    assert.equal(r.stdout, '/nonexistent/deployable.xml: no such file [CONFIG_UNREADABLE]\n');
   });
 
   it('exits 2 on usage errors, with the usage', async () => {

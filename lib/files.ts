@@ -1,0 +1,31 @@
+/**
+ * One wording for a file that cannot be read, whichever command or daemon
+ * reads it: "FILE: no such file", "FILE: is a directory, not a file", …
+ */
+import { CpeError } from './errors.js';
+
+const WORDS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'no such file (a part of its path is not a directory)',
+  EISDIR: 'is a directory, not a file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'name too long',
+};
+
+/** Why a read failed, in words ("no such file"), from a Node error. */
+export function fileProblem(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return (e.code && WORDS[e.code]) ?? e.code ?? (e instanceof Error ? e.message : String(err));
+}
+
+/** "FILE: no such file", "FILE: is a directory, not a file", … */
+export function fileMessage(path: string, err: unknown): string {
+  return `${path}: ${fileProblem(err)}`;
+}
+
+/** The error a command reports for a file it cannot read; `code` says what kind of file it is. */
+export function unreadable(path: string, err: unknown, code = 'FILE_UNREADABLE'): CpeError {
+  return new CpeError(code, fileMessage(path, err), { cause: err });
+}
