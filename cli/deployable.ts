@@ -57,8 +57,11 @@ function onePositional(args: readonly string[], what: string, json = false) {
 async function configText(
   args: readonly string[],
   io: Io,
-): Promise<{ name: string; text: string } | null> {
-  const { values, positionals } = parseCommandArgs(args, { ...CONFIG_OPTIONS });
+): Promise<{ name: string; text: string; json: boolean } | null> {
+  const { values, positionals } = parseCommandArgs(args, {
+    ...CONFIG_OPTIONS,
+    json: { type: 'boolean', default: false },
+  });
   if (positionals.length !== 1) throw new UsageError('needs exactly one FILE ("-" for stdin)');
   const file = positionals[0]!;
   const label = file === '-' ? '<stdin>' : file;
@@ -76,7 +79,7 @@ async function configText(
   if (!result.ok) return null;
   // What the CPE stores: the text as checked (a declared encoding becomes UTF-8).
   const text = decodeConfig(bytes, maxBytes, new IssueList(label));
-  return text === null ? null : { name: result.config.name, text };
+  return text === null ? null : { name: result.config.name, text, json: values.json };
 }
 
 /** A value from a reply, for people: dates as ISO 8601, maps and lists as JSON. */
@@ -97,7 +100,7 @@ const createOrUpdate = (verb: 'create' | 'update'): Command =>
     verb === 'create'
       ? 'create a deployable from its config; the CPE starts its DPE'
       : "replace a deployable's config; its running DPE picks it up",
-    `usage: cpectl ${verb} [--max-size BYTES] FILE
+    `usage: cpectl ${verb} [--json] [--max-size BYTES] FILE
 
 ${
   verb === 'create'
@@ -121,6 +124,10 @@ Exit status: 0 done (or nothing to do), 1 refused or unreachable, 2 usage error.
           config: config.text,
         });
         const did = verb === 'create' ? r.created : r.changed;
+        if (config.json) {
+          writeLine(io.stdout, JSON.stringify(r, null, 2));
+          return EXIT.ok;
+        }
         writeLine(
           io.stdout,
           did
@@ -138,14 +145,18 @@ export const updateCommand = createOrUpdate('update');
 export const destroyCommand = remoteCommand(
   'destroy',
   'destroy a deployable: its DPE is stopped, its config forgotten',
-  `usage: cpectl destroy NAME
+  `usage: cpectl destroy [--json] NAME
 
 Answers once the deployable's DPE has stopped. Destroying a deployable that
 does not exist is not an error (it says so).`,
   (args, io) => {
-    const { value: name } = onePositional(args, 'NAME');
+    const { value: name, json } = onePositional(args, 'NAME', true);
     return async (remote) => {
       const r = await remote.call('deployable_destroy', { name });
+      if (json) {
+        writeLine(io.stdout, JSON.stringify(r, null, 2));
+        return EXIT.ok;
+      }
       writeLine(io.stdout, `${name}: ${r.destroyed ? 'destroyed' : 'no such deployable'}`);
       return EXIT.ok;
     };
@@ -157,7 +168,11 @@ export const listCommand = remoteCommand(
   'list the deployables the CPE keeps',
   `usage: cpectl list [--json]
 
-One line per deployable: NAME, UUID, DESIRED (running or stopped), GENERATION.`,
+One line per deployable: NAME, DESIRED (running or stopped), GENERATION, its
+DPE (the supervisor's state of it, and READY when it runs the stored
+generation), and what the DPE last said of the deployable: its STATE
+(starting, running, degraded, down), ASSEMBLIES up of all and SERVICES
+running of all. "-" where the DPE has not said yet. --json adds the uuid.`,
   (args, io) => {
     const { values, positionals } = parseCommandArgs(args, {
       json: { type: 'boolean', default: false },
@@ -165,15 +180,26 @@ One line per deployable: NAME, UUID, DESIRED (running or stopped), GENERATION.`,
     if (positionals.length > 0) throw new UsageError('list takes no arguments');
     return async (remote) => {
       const { deployables } = (await remote.call('deployable_list')) as {
-        deployables: { name: string; uuid: string; desired: string; generation: number }[];
+        deployables: QmfMap[];
       };
       if (values.json) {
         writeLine(io.stdout, JSON.stringify(deployables, null, 2));
         return EXIT.ok;
       }
+      const of = (n: unknown, total: unknown): string =>
+        typeof n === 'number' && typeof total === 'number' ? `${n}/${total}` : '-';
       printTable(io, [
-        ['NAME', 'UUID', 'DESIRED', 'GENERATION'],
-        ...deployables.map((d) => [d.name, d.uuid, d.desired, String(d.generation)]),
+        ['NAME', 'DESIRED', 'GENERATION', 'DPE', 'READY', 'STATE', 'ASSEMBLIES', 'SERVICES'],
+        ...deployables.map((d) => [
+          show(d.name),
+          show(d.desired),
+          show(d.generation),
+          show(d.dpe_state),
+          d.dpe_ready === true ? 'yes' : 'no',
+          d.state === null || d.state === undefined ? '-' : show(d.state),
+          of(d.assemblies_up, d.assemblies),
+          of(d.services_running, d.services),
+        ]),
       ]);
       return EXIT.ok;
     };
@@ -183,7 +209,7 @@ One line per deployable: NAME, UUID, DESIRED (running or stopped), GENERATION.`,
 export const statusCommand = remoteCommand(
   'status',
   "show a deployable's state: its DPE, its assemblies and its services",
-  `usage: cpectl status [--json] NAME
+  `usage: cpectl status [--json] [--wait] NAME
 
 Shows the stored generation and desired state, which supervisor runs the DPE,
 its state and pid, whether it is ready (running the stored generation and
@@ -191,17 +217,72 @@ beating), and what the DPE says: the deployable's state, each assembly
 (health, last heartbeat, missed beats, agent epoch) and each service (where
 it runs, its state, recent failures, the action in flight). Exit status 0
 when the DPE is ready or the deployable is stopped, 1 otherwise (so scripts
-can wait on it).`,
+can wait on it).
+
+  --wait   wait (within --timeout) until the deployable is where it should be:
+           its DPE ready and every service running on an assembly that is up
+           (or, stopped, its DPE gone); on a terminal, progress on stderr.
+           Exit 0 when it is, 1 when --timeout ran out first.`,
   (args, io) => {
-    const { value: name, json } = onePositional(args, 'NAME', true);
-    return async (remote) => {
-      const s = await remote.call('deployable_status', { name });
-      if (json) writeLine(io.stdout, JSON.stringify(s, null, 2));
+    const { values, positionals } = parseCommandArgs(args, {
+      json: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+    });
+    if (positionals.length !== 1) throw new UsageError('needs exactly one NAME');
+    const name = checkedName(positionals[0]!);
+    const print = (s: QmfMap): void => {
+      if (values.json) writeLine(io.stdout, JSON.stringify(s, null, 2));
       else printStatus(io, s);
-      return s.dpe_ready === true || s.desired === 'stopped' ? EXIT.ok : EXIT.failed;
+    };
+    return async (remote) => {
+      if (!values.wait) {
+        const s = await remote.call('deployable_status', { name });
+        print(s);
+        return s.dpe_ready === true || s.desired === 'stopped' ? EXIT.ok : EXIT.failed;
+      }
+      const s = await waitSettled(remote, name, io);
+      print(s.status);
+      if (!s.settled)
+        writeLine(io.stderr, `cpectl status: ${name} is not there yet: ${progressOf(s.status)}`);
+      return s.settled ? EXIT.ok : EXIT.failed;
     };
   },
 );
+
+/** Where it should be: stopped with no DPE, or running with its DPE ready and every service up. */
+function settled(s: QmfMap): boolean {
+  if (s.desired === 'stopped') return s.dpe_state === 'inactive' || s.dpe_state === 'failed';
+  return s.dpe_ready === true && s.state === 'running';
+}
+
+function progressOf(s: QmfMap): string {
+  if (s.desired === 'stopped') return `stopping: DPE ${show(s.dpe_state)}`;
+  const dpe = `DPE ${show(s.dpe_state)}${s.dpe_ready === true ? ', ready' : ', not ready'}`;
+  return s.state === null ? dpe : `${dpe}; ${show(s.state)}: ${show(s.state_reason)}`;
+}
+
+/** Polls the status until it settles or the command's time runs out; progress on a terminal. */
+async function waitSettled(
+  remote: Remote,
+  name: string,
+  io: Io,
+): Promise<{ status: QmfMap; settled: boolean }> {
+  const tty = (io.stderr as NodeJS.WriteStream).isTTY === true && process.env.TERM !== 'dumb';
+  let shown = '';
+  try {
+    for (;;) {
+      const s = await remote.call('deployable_status', { name });
+      if (settled(s)) return { status: s, settled: true };
+      const line = `waiting for ${name}: ${progressOf(s)}`;
+      if (tty && line !== shown) io.stderr.write(`\r\x1b[K${line.slice(0, 200)}`);
+      shown = line;
+      if (remote.leftMs() < 600) return { status: s, settled: false };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    if (tty && shown) io.stderr.write('\r\x1b[K');
+  }
+}
 
 const DETAIL = ['assemblies', 'services', 'in_flight'];
 
@@ -268,20 +349,21 @@ const startOrStop = (verb: 'start' | 'stop'): Command =>
     verb === 'start'
       ? 'set a stopped deployable running again'
       : 'stop a deployable (its DPE stops; its config is kept)',
-    `usage: cpectl ${verb} NAME
+    `usage: cpectl ${verb} [--json] NAME
 
 ${verb === 'start' ? 'Sets' : 'Stops'} the deployable ${verb === 'start' ? 'running: the CPE starts its DPE' : 'and its DPE; cpectl start sets it running again'}.
 Answers once the DPE has ${verb === 'start' ? 'been started' : 'stopped'}.`,
     (args, io) => {
-      const { value: name } = onePositional(args, 'NAME');
+      const { value: name, json } = onePositional(args, 'NAME', true);
       return async (remote) => {
         const { uuid } = await remote.call('deployable_status', { name });
         const r = await remote.call(`deployable_${verb}`, { name, uuid: show(uuid) });
+        if (json) writeLine(io.stdout, JSON.stringify({ name, ...r }, null, 2));
         if (r.rc !== 0) {
           writeLine(io.stderr, `cpectl ${verb}: ${name}: rc ${show(r.rc)} ${show(r.reason ?? '')}`);
           return EXIT.failed;
         }
-        writeLine(io.stdout, `${name}: ${verb === 'start' ? 'running' : 'stopped'}`);
+        if (!json) writeLine(io.stdout, `${name}: ${verb === 'start' ? 'running' : 'stopped'}`);
         return EXIT.ok;
       };
     },

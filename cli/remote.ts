@@ -41,6 +41,8 @@ export interface Remote {
   call(method: string, args?: QmfMap): Promise<QmfMap>;
   /** A method of another object on the bus (an agent's fault injector). */
   callAt(target: CallTarget, method: string, args?: QmfMap): Promise<QmfMap>;
+  /** What is left of the command's --timeout, in ms. */
+  leftMs(): number;
 }
 
 export interface RemoteOptions {
@@ -142,6 +144,7 @@ export async function withCpe<T>(
     return await work({
       call: (method, a = {}) => call({ address: CPE_NODE, object: CPE_OBJECT }, method, a),
       callAt: (target, method, a = {}) => call(target, method, a),
+      leftMs: left,
     });
   } finally {
     client.close();

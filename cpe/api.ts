@@ -167,13 +167,37 @@ export class CpeApi {
   async list(): Promise<QmfMap> {
     const records = await this.#d.store.list();
     return {
-      deployables: records.map((r) => ({
-        name: r.name,
-        uuid: r.uuid,
-        desired: r.desired,
-        generation: r.generation,
-      })),
+      deployables: records.map((r) => {
+        const report = this.#d.watch.report(r.name);
+        const summary = report?.summary;
+        return {
+          name: r.name,
+          uuid: r.uuid,
+          desired: r.desired,
+          generation: r.generation,
+          dpe_state: this.#d.supervisor.state(r.name),
+          dpe_ready: this.#ready(r.name, r.generation),
+          // From the DPE's last beat: no call to each DPE.
+          state: summary?.state ?? null,
+          assemblies_up: summary?.assemblies_up ?? null,
+          assemblies: summary?.assemblies ?? null,
+          services_running: summary?.services_running ?? null,
+          services: summary?.services ?? null,
+        };
+      }),
     };
+  }
+
+  /** Ready: the supervisor runs it, and that very process beats on the stored generation. */
+  #ready(name: string, generation: number): boolean {
+    const state = this.#d.supervisor.state(name);
+    const pid = this.#d.supervisor.pid(name);
+    const report = this.#d.watch.report(name);
+    return (
+      isUp(state) &&
+      this.#d.watch.isReady(name, generation) &&
+      (pid === undefined || report?.pid === pid)
+    );
   }
 
   async status(name: string): Promise<QmfMap> {
@@ -181,11 +205,7 @@ export class CpeApi {
     const report = this.#d.watch.report(name);
     const state = this.#d.supervisor.state(name);
     const pid = this.#d.supervisor.pid(name);
-    // Ready: the supervisor runs it, and that very process beats on the stored generation.
-    const ready =
-      isUp(state) &&
-      this.#d.watch.isReady(name, r.generation) &&
-      (pid === undefined || report?.pid === pid);
+    const ready = this.#ready(name, r.generation);
     return {
       name,
       uuid: r.uuid,

@@ -6,12 +6,14 @@
 import { deployableOfAgent, DPE_HEARTBEATS } from '../lib/addresses.js';
 import type { Bus, Subscription } from '../lib/bus/bus.js';
 import { subscribeHeartbeats } from '../lib/bus/events.js';
-import type { Heartbeat } from '../lib/bus/qmf.js';
+import type { Heartbeat, QmfMap } from '../lib/bus/qmf.js';
 import type { Logger } from '../lib/log.js';
 
 export interface DpeReport {
   readonly generation: number;
   readonly pid: number;
+  /** What the DPE last said of its deployable, when it has planned: state and counts. */
+  readonly summary: QmfMap | null;
   readonly epoch: string;
   readonly at: number;
   readonly intervalMs: number;
@@ -33,6 +35,16 @@ export class DpeWatch {
         const report: DpeReport = {
           generation: Number(beat.values.generation ?? 0),
           pid: Number(beat.values.pid ?? 0),
+          summary:
+            typeof beat.values.state === 'string'
+              ? {
+                  state: beat.values.state,
+                  assemblies_up: beat.values.assemblies_up ?? null,
+                  assemblies: beat.values.assemblies ?? null,
+                  services_running: beat.values.services_running ?? null,
+                  services: beat.values.services ?? null,
+                }
+              : null,
           epoch: beat.epoch,
           at: now(),
           intervalMs: beat.intervalMs,

@@ -91,7 +91,24 @@ export class Dpe {
       DPE_HEARTBEATS,
       dpeAgentName(options.name),
       options.heartbeatMs,
-      () => ({ deployable: options.name, generation: this.#generation, pid: process.pid }),
+      () => {
+        // What `cpectl list` shows of every deployable without asking each DPE.
+        const s = this.#engine?.state;
+        return {
+          deployable: options.name,
+          generation: this.#generation,
+          pid: process.pid,
+          ...(s
+            ? {
+                state: s.state,
+                assemblies_up: s.counts.assembliesUp,
+                assemblies: s.counts.assemblies,
+                services_running: s.counts.servicesRunning,
+                services: s.counts.services,
+              }
+            : {}),
+        };
+      },
     );
   }
 

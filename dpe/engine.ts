@@ -198,6 +198,11 @@ export class DeployableEngine {
     return statusOf(this, this.#o.clock.now(), this.#state);
   }
 
+  /** The deployable's state as the last pass saw it (null before the first). */
+  get state(): DeployableState | null {
+    return this.#state;
+  }
+
   close(): void {
     this.#closed = true;
     this.loop.close();

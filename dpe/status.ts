@@ -18,6 +18,13 @@ const RECENT_FAILURES = 5;
 export interface DeployableState {
   readonly state: 'unknown' | 'starting' | 'running' | 'degraded' | 'down';
   readonly reason: string;
+  /** Assemblies up (or suspect) of all; services running on one of those, of all watched. */
+  readonly counts: {
+    readonly assembliesUp: number;
+    readonly assemblies: number;
+    readonly servicesRunning: number;
+    readonly services: number;
+  };
 }
 
 export function deployableState(
@@ -25,8 +32,6 @@ export function deployableState(
   store: Observations,
   plan: Plan,
 ): DeployableState {
-  if (!store.bus.connected)
-    return { state: 'unknown', reason: 'the DPE is not connected to the bus' };
   const tally = { up: 0, suspect: 0, down: 0, recovering: 0, unknown: 0 };
   for (const a of plan.assemblies) tally[a.health] += 1;
   const reachable = new Set(
@@ -42,15 +47,28 @@ export function deployableState(
     .filter((a) => a.health !== 'up')
     .map((a) => `${a.name} ${a.health}`);
   const services = total > 0 ? `${runningCount} of ${total} services running` : 'passive';
+  const counts = {
+    assembliesUp: reachable.size,
+    assemblies: plan.assemblies.length,
+    servicesRunning: runningCount,
+    services: total,
+  };
+  if (!store.bus.connected)
+    return { state: 'unknown', reason: 'the DPE is not connected to the bus', counts };
   if (tally.up + tally.suspect === 0 && tally.down + tally.recovering > 0)
-    return { state: 'down', reason: `no assembly is up (${troubled.join(', ')})` };
+    return { state: 'down', reason: `no assembly is up (${troubled.join(', ')})`, counts };
   if (tally.unknown > 0 && runningCount < total)
-    return { state: 'starting', reason: `${services}; not heard from yet: ${troubled.join(', ')}` };
+    return {
+      state: 'starting',
+      reason: `${services}; not heard from yet: ${troubled.join(', ')}`,
+      counts,
+    };
   if (runningCount === total && troubled.length === 0)
-    return { state: 'running', reason: `${services}, every assembly up` };
+    return { state: 'running', reason: `${services}, every assembly up`, counts };
   return {
     state: 'degraded',
     reason: `${services}${troubled.length > 0 ? `; ${troubled.join(', ')}` : ''}`,
+    counts,
   };
 }
 

@@ -103,10 +103,15 @@ async function daemon(name: string, args: string[], log: string): Promise<ChildP
   return child;
 }
 
-function stop(child: ChildProcess | undefined): Promise<void> {
+/** SIGTERM, and how it ended: "exit 0" is a graceful stop. */
+function stop(child: ChildProcess | undefined): Promise<string> {
   return new Promise((resolve) => {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
+    const how = (code: number | null, signal: NodeJS.Signals | null): string =>
+      signal ? `killed by ${signal}` : `exit ${String(code)}`;
+    if (!child) return resolve('not running');
+    if (child.exitCode !== null || child.signalCode !== null)
+      return resolve(`had already ended (${how(child.exitCode, child.signalCode)})`);
+    child.once('exit', (code, signal) => resolve(how(code, signal)));
     child.kill('SIGTERM');
   });
 }
@@ -172,8 +177,10 @@ try {
 } finally {
   await watcher?.close();
   say('\n$ kill %cpe-agent %cpe    # SIGTERM: both stop gracefully');
-  await stop(agents);
-  await stop(cpe);
+  const agentsEnd = await stop(agents);
+  const cpeEnd = await stop(cpe);
+  say(`  cpe-agent: ${agentsEnd}; cpe: ${cpeEnd}`);
+  if (cpeEnd !== 'exit 0' || agentsEnd !== 'exit 0') failed = true;
   rmSync(state, { recursive: true, force: true });
 }
 say(
