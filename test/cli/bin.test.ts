@@ -149,3 +149,85 @@ describe('the dpe and cpe-agent commands (built)', function () {
     assert.match(name.stderr, /is not a deployable name/);
   });
 });
+
+describe('words and exits, as an operator meets them (built)', function () {
+  this.timeout(60_000);
+  // An empty settings file: the host's /etc/cpe/cpe.json must not leak in.
+  const settings = join(mkdtempSync(join(tmpdir(), 'cpe-words-')), 'cpe.json');
+  writeFileSync(settings, '{}\n');
+  const run = (main: string, ...args: string[]) =>
+    spawnSync(process.execPath, [`dist/${main}/main.js`, ...args], {
+      cwd: root,
+      env: { ...env, CPE_CONFIG: settings },
+      encoding: 'utf8',
+    });
+  const version = (
+    JSON.parse(execFileSync('cat', [join(root, 'package.json')], { encoding: 'utf8' })) as {
+      version: string;
+    }
+  ).version;
+
+  it('--version on cpectl and every daemon, exit 0', () => {
+    for (const [main, program] of [
+      ['cli', 'cpectl'],
+      ['cpe', 'cpe'],
+      ['dpe', 'dpe'],
+      ['agent', 'cpe-agent'],
+    ] as const) {
+      const r = run(main, '--version');
+      assert.equal(r.status, 0, program);
+      assert.equal(r.stdout, `${program} ${version}\n`);
+    }
+  });
+
+  it('cpectl help of no such command is a usage error, in two lines', () => {
+    const r = run('cli', 'help', 'nosuch');
+    assert.equal(r.status, 2);
+    assert.equal(
+      r.stderr,
+      'cpectl: unknown command "nosuch"\n(cpectl --help lists the commands)\n',
+    );
+    assert.equal(run('cli', 'help').status, 0);
+  });
+
+  it('the daemons refuse unknown arguments and bad bus URLs, exit 2', () => {
+    const cpe = run('cpe', '--supervisr', 'process');
+    assert.equal(cpe.status, 2);
+    assert.equal(
+      cpe.stderr,
+      'cpe: unknown argument --supervisr\n(cpe --help lists every setting)\n',
+    );
+    const url = run('dpe', '--name', 'x', '--bus-url', 'nonsense');
+    assert.equal(url.status, 2);
+    assert.match(url.stderr, /^dpe: --bus-url: "nonsense" is not a bus URL/);
+  });
+
+  it('one wording, with a code, for a file that cannot be read', () => {
+    const missing = run('cli', 'simulate', 'nosuch.json');
+    assert.equal(missing.status, 1);
+    assert.equal(missing.stderr, 'cpectl simulate: nosuch.json: no such file [FILE_UNREADABLE]\n');
+    const dir = run('cli', 'simulate', 'examples');
+    assert.equal(
+      dir.stderr,
+      'cpectl simulate: examples: is a directory, not a file [FILE_UNREADABLE]\n',
+    );
+    const validate = run('cli', 'validate', 'examples');
+    assert.equal(validate.status, 1);
+    assert.equal(
+      validate.stdout + validate.stderr,
+      'examples: is a directory, not a file [CONFIG_UNREADABLE]\n',
+    );
+    const create = run('cli', 'create', 'nosuch.xml');
+    assert.equal(create.status, 1);
+    assert.equal(create.stderr, 'cpectl create: nosuch.xml: no such file [CONFIG_UNREADABLE]\n');
+  });
+
+  it('simulate --explain of a service that does not exist is an error', () => {
+    const r = run('cli', 'simulate', '--explain', 'nosuch', 'examples/wordpress-ha.xml');
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /^cpectl simulate: --explain nosuch: no such service in the config \(its services: rsc_web1_httpd, rsc_web2_httpd, rsc_db1_mysql\) \[NO_SUCH_SERVICE\]\n$/,
+    );
+  });
+});

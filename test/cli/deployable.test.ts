@@ -11,6 +11,8 @@ import {
   updateCommand,
 } from '../../cli/deployable.js';
 import { packageRoot } from '../../lib/paths.js';
+import type { QmfMap } from '../../lib/bus/qmf.js';
+import { rabbitmq } from '../support/bus.js';
 import { CpeProcess, freePort } from '../support/cpe.js';
 import { runCommands, type CliResult } from '../support/cpectl.js';
 
@@ -78,7 +80,36 @@ describe('cpectl deployable commands (a real CPE)', function () {
     assert.equal(list.code, 0);
     assert.match(
       list.stdout,
-      /^NAME +UUID +DESIRED +GENERATION\nwordpress-ha +5f0c6d2e-\S+ +running +1\n$/,
+      /^NAME +DESIRED +GENERATION +DPE +READY +STATE +ASSEMBLIES +SERVICES\nwordpress-ha +running +1 +\S+ +(yes|no) +\S+ +\S+ +\S+\n$/,
+    );
+    // The CPE's words for the API become the command's.
+    const other = readFileSync(EXAMPLE, 'utf8').replace('</deployable>', '<!-- x --></deployable>');
+    const exists = await cpectl(['create', '-'], other);
+    assert.equal(exists.code, 1);
+    assert.match(exists.stderr, /use cpectl update \[DEPLOYABLE_EXISTS\]$/m);
+    assert.doesNotMatch(exists.stderr, /deployable_update/);
+  });
+
+  it('lists each DPE and what it says: ready, state, assemblies up and services running', async () => {
+    // No agents run here: the DPE is ready, and says its assemblies are not heard from.
+    const r = await until(['list'], (x) => / yes /.test(x.stdout) && /0\/3/.test(x.stdout));
+    assert.match(r.stdout, /^wordpress-ha +running +1 +active +yes +starting +0\/3 +0\/3$/m);
+    const json = JSON.parse((await cpectl(['list', '--json'])).stdout) as QmfMap[];
+    assert.deepEqual(
+      { ...json[0], uuid: 'u' },
+      {
+        name: 'wordpress-ha',
+        uuid: 'u',
+        desired: 'running',
+        generation: 1,
+        dpe_state: 'active',
+        dpe_ready: true,
+        state: 'starting',
+        assemblies_up: 0,
+        assemblies: 3,
+        services_running: 0,
+        services: 3,
+      },
     );
   });
 
@@ -91,6 +122,24 @@ describe('cpectl deployable commands (a real CPE)', function () {
       generation: number;
     };
     assert.equal(json.generation, 1);
+  });
+
+  it('waits with status --wait until the deployable runs, or its --timeout ends', async () => {
+    // Its assemblies never beat here: it does not settle, and --timeout says so.
+    const r = await cpectl(['status', '--wait', '--timeout', '2', 'wordpress-ha']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /^cpectl status: wordpress-ha is not there yet: DPE active, ready; starting: /m,
+    );
+    assert.equal((await cpectl(['stop', 'wordpress-ha'])).code, 0);
+    const stopped = await cpectl(['status', '--wait', '--timeout', '20', 'wordpress-ha']);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stdout, /^dpe_state +inactive$/m);
+    assert.deepEqual(JSON.parse((await cpectl(['start', '--json', 'wordpress-ha'])).stdout), {
+      name: 'wordpress-ha',
+      rc: 0,
+    });
   });
 
   it('stops and starts a deployable by name (the original API, uuid looked up)', async () => {
@@ -132,8 +181,9 @@ describe('cpectl deployable commands (a real CPE)', function () {
     );
   });
 
-  it('says clearly when no CPE answers', async () => {
+  it('says at once when the bus refuses the connection', async () => {
     const port = await freePort();
+    const started = Date.now();
     const r = await runCommands(COMMANDS, [
       'list',
       '--config',
@@ -141,19 +191,68 @@ describe('cpectl deployable commands (a real CPE)', function () {
       '--bus-url',
       `amqp://127.0.0.1:${port}`,
       '--timeout',
-      '1',
+      '60',
+    ]);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      `cpectl list: cannot reach the bus at amqp://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port} (is the CPE running, and --bus-url right?) [BUS_UNREACHABLE]\n`,
+    );
+    // Not after the --timeout, nor after reconnect attempts (generously bounded).
+    assert.ok(Date.now() - started < 20_000);
+  });
+
+  it('says what is likely wrong when a bus answers but no CPE does (a broker, wrong profile)', async function () {
+    const transport = await rabbitmq(this);
+    const r = await runCommands(COMMANDS, [
+      'list',
+      '--config',
+      settings,
+      '--bus-url',
+      transport.url,
+      '--timeout',
+      '2',
     ]);
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /cannot reach the bus at amqp:\/\/127\.0\.0\.1:\d+ \(is the CPE running\?\) \[BUS_UNREACHABLE\]/,
+      /^cpectl list: no answer within 2 s from the CPE on amqp:\/\/127\.0\.0\.1:5672 \(profile embedded\): is the CPE running, and is this its bus\? \(a broker needs the CPE's --bus-profile: rabbitmq, artemis or plain\) \[CALL_TIMEOUT\]\n$/,
     );
   });
 
   it('rejects a wrong call before connecting to anything', async () => {
     const r = await runCommands(COMMANDS, ['destroy', '--bus-url', 'amqp://127.0.0.1:1']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /needs exactly one NAME/);
+    assert.equal(
+      r.stderr,
+      'cpectl destroy: needs exactly one NAME\n(cpectl destroy --help shows its usage)\n',
+    );
+    const name = await runCommands(COMMANDS, [
+      'destroy',
+      'bad name!',
+      '--bus-url',
+      'amqp://127.0.0.1:1',
+    ]);
+    assert.equal(name.code, 2);
+    assert.match(
+      name.stderr,
+      /^cpectl destroy: "bad name!" is not a deployable name: 1 to 64 letters, digits, "\.", "_" or "-", not starting with "\." or "-"\n/,
+    );
+    const url = await runCommands(COMMANDS, ['list', '--bus-url', 'nonsense']);
+    assert.equal(url.code, 2);
+    assert.match(
+      url.stderr,
+      /^cpectl list: --bus-url: "nonsense" is not a bus URL: give amqp:\/\//,
+    );
+    const bogus = await runCommands(COMMANDS, ['list', '--bogus']);
+    assert.equal(bogus.code, 2);
+    assert.equal(
+      bogus.stderr,
+      'cpectl list: unknown option --bogus\n(cpectl list --help shows its usage)\n',
+    );
+    const help = await runCommands(COMMANDS, ['list', '--help']);
+    assert.doesNotMatch(help.stdout, /--log-level|SIGHUP/, 'no daemon settings in cpectl help');
+    assert.match(help.stdout, /--timeout SECONDS\n +how long the whole command may take/);
     const bad = join(cpe.stateDir, 'bad.xml');
     const refused = await runCommands(COMMANDS, ['create', bad, '--bus-url', 'amqp://127.0.0.1:1']);
     assert.equal(refused.code, 1);
