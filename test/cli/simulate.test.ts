@@ -101,7 +101,7 @@ describe('cpectl simulate', () => {
     );
     let r = await simulate([bad]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, 'cpectl simulate: input.now: expected a time in ms\n');
+    assert.equal(r.stderr, 'cpectl simulate: input.now: expected a time in ms [PE_BAD_INPUT]\n');
     writeFileSync(bad, '{ not json');
     r = await simulate([bad]);
     assert.equal(r.code, 1);
@@ -117,7 +117,7 @@ describe('cpectl simulate', () => {
     assert.match(r.stderr, /\[CONFIG_DEPENDENCY_CYCLE\]/);
     r = await simulate([join(dir, 'missing.json')]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /ENOENT/);
+    assert.match(r.stderr, /missing\.json: no such file \[FILE_UNREADABLE\]\n$/);
     r = await simulate(['--now', 'soon', bad]);
     assert.equal(r.code, 2);
   });
