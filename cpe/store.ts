@@ -57,10 +57,7 @@ export class DeployableStore {
     }
     await db.ensureIndex({ fieldName: 'name', unique: true });
     // Loading compacted the file already; keep it compact while we run.
-    // nedb-promises forwards this to nedb; its typings only know the deprecated path.
-    (db as unknown as { setAutocompactionInterval(ms: number): void }).setAutocompactionInterval(
-      COMPACT_EVERY_MS,
-    );
+    nedbOf(db).setAutocompactionInterval(COMPACT_EVERY_MS);
     log.debug('store loaded', { file, deployables: await db.count({}) });
     return new DeployableStore(db, file);
   }
@@ -87,7 +84,7 @@ export class DeployableStore {
   }
 
   close(): void {
-    (this.#db as unknown as { stopAutocompaction(): void }).stopAutocompaction();
+    nedbOf(this.#db).stopAutocompaction();
   }
 
   async #sync(): Promise<void> {
@@ -98,6 +95,19 @@ export class DeployableStore {
       await handle.close();
     }
   }
+}
+
+/**
+ * nedb itself, behind nedb-promises' proxy. Its timers must be set and
+ * stopped there: through the proxy, nedb's own `this._autocompactionIntervalId
+ * = null` hits the proxy's set trap, which returns the value assigned — null,
+ * which strict mode takes for a refusal and throws (a SIGTERM then exited 1).
+ */
+function nedbOf(db: Datastore<DeployableRecord>): {
+  setAutocompactionInterval(ms: number): void;
+  stopAutocompaction(): void;
+} {
+  return (db as unknown as { __original: ReturnType<typeof nedbOf> }).__original;
 }
 
 function strip(doc: (DeployableRecord & { _id?: string }) | null): DeployableRecord | null {

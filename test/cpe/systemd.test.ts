@@ -200,6 +200,13 @@ describe('the CPE under real systemd (sandbox)', function () {
     assert.deepEqual(await api.call('deployable_list'), { deployables: [] });
   });
 
+  it('stops cleanly: systemctl stop leaves cpe.service inactive, not failed', async () => {
+    await sandbox!.systemctl('stop', 'cpe.service');
+    const d = await details('cpe.service');
+    assert.equal(d?.activeState ?? 'inactive', 'inactive', await logs());
+    assert.notEqual(d?.result, 'exit-code');
+  });
+
   it('leaves nothing on the host', () => {
     assert.deepEqual(
       HOST_PATHS.map((p) => existsSync(p)),

@@ -158,8 +158,15 @@ export class CpeProcess {
     return this.#signal('SIGKILL');
   }
 
-  stop(): Promise<void> {
-    return this.#signal('SIGTERM');
+  /** SIGTERM: a graceful stop, which must exit 0 (anything else fails the caller). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await this.#signal('SIGTERM');
+    if (child.exitCode !== 0)
+      throw new Error(
+        `the CPE did not stop gracefully (exit ${String(child.exitCode)}, signal ${String(child.signalCode)}):\n${this.output.slice(-2000)}`,
+      );
   }
 
   #signal(sig: NodeJS.Signals): Promise<void> {
