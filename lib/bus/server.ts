@@ -77,6 +77,13 @@ export class MethodServer {
 
   async #onRequest(message: Message): Promise<void> {
     this.#handled += 1;
+    // No one to answer: nothing is done (a create would run unseen, its outcome unknown).
+    if (!usableReplyTo(message.reply_to)) {
+      this.#log.warn('request without a usable reply_to: dropped, not executed', {
+        reply_to: String(message.reply_to ?? '').slice(0, 100),
+      });
+      return;
+    }
     const request = parseRequest(message);
     if (request instanceof Malformed) {
       this.#log.warn('malformed request', { reason: request.reason });
@@ -137,10 +144,7 @@ export class MethodServer {
 
   #answer(message: Message, build: (to: string) => Message): void {
     const to = message.reply_to;
-    if (typeof to !== 'string' || to.length === 0 || to.length > 1024) {
-      this.#log.debug('request without a usable reply_to: no answer sent');
-      return;
-    }
+    if (!usableReplyTo(to)) return; // dropped on arrival
     this.#touchReplySender(to);
     this.#bus.post(this.#bus.senderTo({ address: to }, true), build(to));
   }
@@ -163,4 +167,8 @@ export class MethodServer {
     for (const to of this.#replySenders.keys()) this.#bus.closeSender(to);
     this.#replySenders.clear();
   }
+}
+
+function usableReplyTo(to: unknown): to is string {
+  return typeof to === 'string' && to.length > 0 && to.length <= 1024;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { packageRoot } from '../../../lib/paths.js';
 import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ import {
   requestMessage,
 } from '../../../lib/bus/qmf.js';
 import { checkArguments } from '../../../lib/bus/schema.js';
+import '../../../lib/bus/rhea-list0.js';
+import rhea from 'rhea';
 import { exceedsSize } from '../../../lib/bus/size.js';
 
 const reason = (value: unknown): string => (value instanceof Malformed ? value.reason : 'parsed');
@@ -309,5 +312,27 @@ describe('router credentials', () => {
     assert.throws(() => Credentials.fromFile(file), /users:1: expected user:scrypt/);
     await assert.rejects(credentialLine('alice', 'short'), { code: 'WEAK_PASSWORD' });
     await assert.rejects(credentialLine('a:b', 'a long password'), { code: 'BAD_USER' });
+  });
+});
+
+describe('the rhea list0 patch (lib/bus/rhea-list0.ts)', () => {
+  it('decodes every empty list to an array of its own, on the rhea pinned', () => {
+    const types = (
+      rhea as unknown as { types: { Reader: new (b: Buffer) => { read(): { value: unknown[] } } } }
+    ).types;
+    const read = (): unknown[] => new types.Reader(Buffer.from([0x45])).read().value;
+    const first = read();
+    first.push(null, null); // what rhea's composites did to the shared array
+    const second = read();
+    assert.notEqual(first, second);
+    assert.deepEqual(second, []);
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    assert.match(
+      pkg.dependencies.rhea ?? '',
+      /^\d+\.\d+\.\d+$/,
+      'rhea is pinned to the version the patch is for',
+    );
   });
 });

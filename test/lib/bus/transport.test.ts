@@ -199,6 +199,22 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
       sub.close();
     });
 
+    it('drops a request without reply_to: it is not executed', async () => {
+      const before = slowCalls;
+      const request = requestMessage(
+        { objectName: 'calc', method: 'slow', args: { ms: 0 } },
+        'unused',
+        'raw-2',
+        5000,
+      );
+      const noReply = { ...request };
+      delete noReply.reply_to;
+      clientBus.sender('node', target.address).send(noReply);
+      // A call after it, on the same link, is answered: so the first has arrived.
+      assert.deepEqual(await client.call(target, 'slow', { ms: 0 }), { waited: 0 });
+      assert.equal(slowCalls, before + 1, 'only the call with a reply_to ran');
+    });
+
     it('refuses oversized arguments before sending, and oversized results', async () => {
       await assert.rejects(client.call(target, 'echo', { value: 'x'.repeat(70_000) }), {
         code: 'MESSAGE_TOO_LARGE',
