@@ -9,7 +9,7 @@ import type { Bus } from '../lib/bus/bus.js';
 import { EmbeddedRouter } from '../lib/bus/router.js';
 import { MethodClient } from '../lib/bus/client.js';
 import { MethodServer } from '../lib/bus/server.js';
-import { errorMessage } from '../lib/errors.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { packageRoot } from '../lib/paths.js';
 import { SystemdManager } from '../lib/systemd/manager.js';
@@ -148,10 +148,32 @@ export class Cpe {
       logger: log,
     });
     await this.#server.start();
+    await this.#reachSelf();
     // Adopts what still runs, starts what should, stops what should not.
     await this.reconciler.resync();
     this.#resync = setInterval(() => void this.reconciler.resync(), this.#o.resyncMs ?? 30_000);
     this.#resync.unref();
+  }
+
+  /**
+   * Calls its own object over the bus, as cpectl would: a CPE on a bus where
+   * its address does not reach it (another router, a broker spelled with
+   * another profile) says so instead of reporting ready and refusing every call.
+   */
+  async #reachSelf(): Promise<void> {
+    try {
+      await this.#client!.call(
+        { address: CPE_NODE, object: CPE_OBJECT },
+        'deployable_list',
+        {},
+        10_000,
+      );
+    } catch (err) {
+      throw new CpeError(
+        'CPE_NOT_REACHABLE',
+        `cannot reach its own object "${CPE_OBJECT}" on node "${CPE_NODE}" over the bus (${errorMessage(err)}): is bus.url its router's (or the broker's), and bus.profile the broker's?`,
+      );
+    }
   }
 
   /** Stops serving; DPEs keep running (a CPE restart must not disturb deployments). */

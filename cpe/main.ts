@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The CPE daemon: settings, signals and sd_notify around a Cpe. */
 import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
-import { DPE_STATE_ROOT, envOf } from '../lib/settings.js';
+import { BUS_SETTINGS, DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
 import { join } from 'node:path';
 import { redactUrl } from '../lib/bus/bus.js';
@@ -21,6 +21,13 @@ if (ctx.rest.length > 0) {
   process.stderr.write(`cpe: unknown argument ${ctx.rest[0]}\n(cpe --help lists every setting)\n`);
   process.exit(2);
 }
+// The CPE's bus follows its own router unless told otherwise: `--router-port N`
+// alone must not leave it talking to a router that is not there.
+const busUrl =
+  s.router && s.busUrl === BUS_SETTINGS.busUrl.default
+    ? `amqp://${s.routerHost === '0.0.0.0' || s.routerHost === '::' ? '127.0.0.1' : s.routerHost.includes(':') ? `[${s.routerHost}]` : s.routerHost}:${s.routerPort}`
+    : s.busUrl;
+const bus = { ...s, busUrl };
 // DPEs started as processes inherit the bus settings through the environment.
 const dpeEnv: NodeJS.ProcessEnv = { ...process.env };
 for (const key of [
@@ -32,7 +39,7 @@ for (const key of [
   'recoveryQmfAddress',
   'recoveryQmfObject',
 ] as const)
-  dpeEnv[envOf(CPE_SETTINGS[key])] = String(s[key]);
+  dpeEnv[envOf(CPE_SETTINGS[key])] = String(bus[key]);
 // Their saved PE inputs go beside their pidfiles and logs.
 dpeEnv[envOf(DPE_STATE_ROOT)] = join(s.stateDir, 'dpe');
 const cpe = new Cpe({
@@ -51,7 +58,7 @@ const cpe = new Cpe({
         tls: s.routerTlsCert ? { certFile: s.routerTlsCert, keyFile: s.routerTlsKey } : undefined,
       }
     : undefined,
-  bus: () => busFrom(s, 'cpe', log.child({ part: 'bus' })),
+  bus: () => busFrom(bus, 'cpe', log.child({ part: 'bus' })),
   onFatal: (err) => {
     // Unit state seen while away is lost: start over, as systemd restarts us
     // (Restart=on-failure); the DPEs keep running and are adopted.
@@ -69,7 +76,7 @@ try {
   log.info('ready', {
     supervisor: cpe.supervisor.kind,
     deployables: count,
-    bus: redactUrl(s.busUrl),
+    bus: redactUrl(busUrl),
   });
 } catch (err) {
   log.error('cannot start', { error: errorMessage(err) });

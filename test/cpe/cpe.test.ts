@@ -3,7 +3,19 @@ import { subscribeEvents } from '../../lib/bus/events.js';
 import type { BusEvent } from '../../lib/bus/qmf.js';
 import { processStartTime } from '../../cpe/process-supervisor.js';
 import { until } from '../support/bus.js';
-import { CpeClient, CpeProcess, EXAMPLE_NAME, EXAMPLE_XML } from '../support/cpe.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../lib/paths.js';
+import {
+  CpeClient,
+  CpeProcess,
+  EXAMPLE_NAME,
+  EXAMPLE_XML,
+  freePort,
+  untilReady,
+} from '../support/cpe.js';
 
 const XML = EXAMPLE_XML;
 const NAME = EXAMPLE_NAME;
@@ -130,5 +142,49 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
     await assert.rejects(api.call('deployable_status', { name: NAME }), {
       code: 'UNKNOWN_DEPLOYABLE',
     });
+  });
+});
+
+describe('the CPE on a router port of its own (--router-port alone)', function () {
+  this.timeout(60_000);
+
+  it('talks to its own router, serves there, and exits 0 on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cpe-port-'));
+    writeFileSync(join(dir, 'settings.json'), '{}\n');
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(packageRoot(), 'cpe', 'main.ts'),
+        '--supervisor',
+        'process',
+        '--state-dir',
+        dir,
+        '--router-port',
+        String(port),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, CPE_CONFIG: join(dir, 'settings.json'), NOTIFY_SOCKET: '' },
+      },
+    );
+    let output = '';
+    await untilReady(child, 'the CPE', (t) => (output += t));
+    assert.match(output, new RegExp(`ready bus=amqp://127\\.0\\.0\\.1:${port} `));
+    const api = new CpeClient(`amqp://127.0.0.1:${port}`);
+    try {
+      await api.bus.whenUp(10_000);
+      assert.deepEqual(await api.call('deployable_list'), { deployables: [] });
+    } finally {
+      await api.close();
+    }
+    const code = await new Promise<number | null>((resolve) => {
+      child.once('exit', (c) => resolve(c));
+      child.kill('SIGTERM');
+    });
+    assert.equal(code, 0, output);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
