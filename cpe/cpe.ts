@@ -177,15 +177,17 @@ export class Cpe {
   }
 
   /** Stops serving; DPEs keep running (a CPE restart must not disturb deployments). */
+  /** Also while starting: a SIGTERM may come at any point of start(). */
   async stop(): Promise<void> {
+    const self = this as Partial<Cpe>;
     clearInterval(this.#resync);
-    this.reconciler.close();
+    self.reconciler?.close();
     this.#server?.close();
     this.#client?.close();
-    this.watch.close();
-    await this.supervisor.close();
-    this.store.close();
-    await this.bus.close();
+    self.watch?.close();
+    await self.supervisor?.close();
+    self.store?.close();
+    await self.bus?.close();
     await this.router?.close();
   }
 }

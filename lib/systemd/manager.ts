@@ -109,6 +109,7 @@ export class SystemdManager implements UnitManager {
   readonly #lostListeners: ((err: Error) => void)[] = [];
   #closed = false;
   #lost = false;
+  #connected = false;
 
   private constructor(bus: MessageBus, log: Logger) {
     this.#bus = bus;
@@ -133,7 +134,8 @@ export class SystemdManager implements UnitManager {
   #connectionLost(err: Error): void {
     if (this.#closed || this.#lost) return;
     this.#lost = true;
-    this.#log.error('system D-Bus connection lost', { error: err.message });
+    // Before connect() has finished, the caller hears of it (auto falls back quietly).
+    if (this.#connected) this.#log.error('system D-Bus connection lost', { error: err.message });
     for (const resolve of this.#jobs.values()) resolve('lost');
     this.#jobs.clear();
     for (const l of this.#lostListeners) l(err);
@@ -143,11 +145,25 @@ export class SystemdManager implements UnitManager {
    * Connects to the system bus ($DBUS_SYSTEM_BUS_ADDRESS or the standard
    * socket, unless `address` names another) and subscribes.
    */
-  static async connect(log: Logger, address?: string): Promise<SystemdManager> {
+  static async connect(log: Logger, address?: string, timeoutMs = 10_000): Promise<SystemdManager> {
     const bus = address ? sessionBus({ busAddress: address }) : systemBus();
     const manager = new SystemdManager(bus, log);
-    // A bus that cannot be reached says so only as an error event: the calls would wait forever.
-    const unreachable = new Promise<never>((_, reject) => manager.onLost(reject));
+    // A bus that cannot be reached says so only as an error event, and one that
+    // accepts but never answers says nothing: either way the calls would wait forever.
+    let timer: NodeJS.Timeout | undefined;
+    const unreachable = new Promise<never>((_, reject) => {
+      manager.onLost(reject);
+      timer = setTimeout(
+        () =>
+          reject(
+            new SystemdError(
+              'DBUS_TIMEOUT',
+              `the system bus did not answer within ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
     unreachable.catch(() => undefined); // a loss after connecting is the owner's to handle
     try {
       await Promise.race([
@@ -158,7 +174,10 @@ export class SystemdManager implements UnitManager {
         })(),
         unreachable,
       ]);
+      clearTimeout(timer);
+      manager.#connected = true;
     } catch (err) {
+      clearTimeout(timer);
       bus.disconnect();
       throw err;
     }

@@ -4,6 +4,7 @@ import type { BusEvent } from '../../lib/bus/qmf.js';
 import { processStartTime } from '../../cpe/process-supervisor.js';
 import { until } from '../support/bus.js';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,5 +187,98 @@ describe('the CPE on a router port of its own (--router-port alone)', function (
     });
     assert.equal(code, 0, output);
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('--supervisor auto (the default) without a usable system bus', function () {
+  this.timeout(90_000);
+  let dir: string;
+  let server: net.Server | undefined;
+
+  /** Starts a CPE with the system bus at `address`; resolves with its output once ready. */
+  const cpeWith = (address: string) => {
+    const port = freePort();
+    return port.then((p) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(packageRoot(), 'cpe', 'main.ts'),
+          '--state-dir',
+          join(dir, `state-${p}`),
+          '--router-port',
+          String(p),
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: {
+            ...process.env,
+            CPE_CONFIG: join(dir, 'settings.json'),
+            NOTIFY_SOCKET: '',
+            DBUS_SYSTEM_BUS_ADDRESS: address,
+          },
+        },
+      );
+      return child;
+    });
+  };
+  const readyThenStop = async (address: string): Promise<string> => {
+    const child = await cpeWith(address);
+    let output = '';
+    await untilReady(child, 'the CPE', (t) => (output += t));
+    const code = await new Promise<number | null>((resolve) => {
+      child.once('exit', (c) => resolve(c));
+      child.kill('SIGTERM');
+    });
+    assert.equal(code, 0, output);
+    return output;
+  };
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cpe-auto-'));
+    writeFileSync(join(dir, 'settings.json'), '{}\n');
+  });
+  afterEach(() => {
+    server?.close();
+    server = undefined;
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const fellBack = (output: string): void => {
+    assert.match(output, /no systemd on the system bus: DPEs run as child processes/);
+    assert.match(output, / INFO ready .*supervisor=process/);
+    assert.doesNotMatch(output, / ERROR /, output);
+  };
+
+  it('falls back to processes when there is no bus at all', async () => {
+    fellBack(await readyThenStop(`unix:path=${join(dir, 'none')}`));
+  });
+
+  it('falls back when the bus refuses (closes every connection)', async () => {
+    const path = join(dir, 'refuses');
+    server = net.createServer((c) => c.destroy());
+    await new Promise<void>((r) => server!.listen(path, r));
+    fellBack(await readyThenStop(`unix:path=${path}`));
+  });
+
+  it('falls back when the bus accepts and never answers, and a SIGTERM meanwhile exits 0', async () => {
+    const path = join(dir, 'hangs');
+    const held: net.Socket[] = [];
+    server = net.createServer((c) => void held.push(c));
+    await new Promise<void>((r) => server!.listen(path, r));
+    fellBack(await readyThenStop(`unix:path=${path}`));
+    // Stopped while still waiting for the bus: a clean exit, not a crash.
+    const child = await cpeWith(`unix:path=${path}`);
+    let output = '';
+    child.stdout.on('data', (t: Buffer) => (output += t.toString()));
+    child.stderr.on('data', (t: Buffer) => (output += t.toString()));
+    await until(() => /embedded router listening/.test(output), 20_000, 'the router up');
+    const code = await new Promise<number | null>((resolve) => {
+      child.once('exit', (c) => resolve(c));
+      child.kill('SIGTERM');
+    });
+    assert.equal(code, 0, output);
+    for (const c of held) c.destroy();
   });
 });
