@@ -3,15 +3,16 @@
  * (nedb-promises) under the state directory. Small, bounded data: one record
  * per deployable. nedb appends each change to its file, which survives a
  * kill -9 at any point (a half-written last line is dropped on load: that
- * call never answered); we also fsync the file before a call answers, so
+ * call never answered; any other line that does not read stops the CPE); we also fsync the file before a call answers, so
  * an answered change survives a power cut too. Compacted at start and hourly.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, truncateSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import Datastore from 'nedb-promises';
-import { CpeError } from '../lib/errors.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
+import { fileMessage } from '../lib/files.js';
 import type { Logger } from '../lib/log.js';
 
 export type DesiredState = 'running' | 'stopped';
@@ -47,7 +48,9 @@ export class DeployableStore {
   static async open(stateDir: string, log: Logger): Promise<DeployableStore> {
     mkdirSync(stateDir, { recursive: true, mode: 0o750 });
     const file = join(stateDir, 'deployables.db');
-    const db = Datastore.create({ filename: file, autoload: false, corruptAlertThreshold: 0.5 });
+    checkStoreFile(file, log);
+    // Nothing corrupt is tolerated: a dropped record would have its DPE stopped at the next resync.
+    const db = Datastore.create({ filename: file, autoload: false, corruptAlertThreshold: 0 });
     try {
       await db.load();
     } catch (err) {
@@ -93,6 +96,47 @@ export class DeployableStore {
       await handle.datasync();
     } finally {
       await handle.close();
+    }
+  }
+}
+
+/**
+ * Reads the store's file line by line before nedb does, so that a corrupt
+ * record stops the CPE with the file and the line, instead of being dropped
+ * (nedb's tolerance) and its deployable's DPE stopped. Only a last line
+ * without its newline is let go: a write torn by a crash, which never
+ * answered (every answered change was fsynced whole).
+ */
+export function checkStoreFile(file: string, log: Logger): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new CpeError('STORE_UNREADABLE', fileMessage(file, err), { cause: err });
+  }
+  const lines = text.split('\n');
+  const torn = !text.endsWith('\n') ? lines.length : 0;
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    try {
+      const doc = JSON.parse(line) as unknown;
+      if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+        throw new Error('not an object');
+    } catch (err) {
+      if (i + 1 === torn) {
+        log.warn('store: dropping a last line torn by a crash (that change was never answered)', {
+          file,
+          line: i + 1,
+        });
+        // Cut it off: nedb, told to tolerate nothing, would refuse the file for it.
+        truncateSync(file, Buffer.byteLength(text) - Buffer.byteLength(line));
+        continue;
+      }
+      throw new CpeError(
+        'STORE_CORRUPT',
+        `${file}:${i + 1}: not a record (${errorMessage(err)}); the CPE stops rather than forget a deployable: repair or remove that line, or restore the file from a backup`,
+      );
     }
   }
 }

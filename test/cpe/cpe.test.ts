@@ -5,7 +5,7 @@ import { processStartTime } from '../../cpe/process-supervisor.js';
 import { until } from '../support/bus.js';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../lib/paths.js';
@@ -126,6 +126,31 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
     const s = await waitReady(2);
     assert.equal(s.dpe_pid, pid);
     assert.match(cpe.output, /adopted a running DPE/);
+  });
+
+  it('refuses a corrupt store, naming the file and line, and stops no DPE', async () => {
+    const pid = Number((await waitReady(2)).dpe_pid);
+    await cpe.kill9();
+    const file = join(cpe.stateDir, 'deployables.db');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, `{"name":"x"\n${good}`);
+    await assert.rejects(cpe.start(), (err: Error) => {
+      assert.match(
+        err.message,
+        new RegExp(
+          `exited \\(1\\) before ready:[^]*${file.replace(/[.]/g, '\\.')}:1: not a record .*\\[?.*restore the file from a backup`,
+        ),
+      );
+      return true;
+    });
+    assert.ok(alive(pid), 'the DPE keeps running');
+    // A last line torn by a crash is dropped (that change never answered); the rest is kept.
+    writeFileSync(file, `${good}{"name":"torn`);
+    await cpe.start();
+    await api.bus.whenUp(15_000);
+    assert.equal((await waitReady(2)).dpe_pid, pid);
+    assert.match(cpe.output, /dropping a last line torn by a crash/);
+    assert.equal(readFileSync(file, 'utf8').includes('"torn'), false);
   });
 
   it('destroys: the DPE is gone when the call answers, and the name is free', async () => {
