@@ -55,6 +55,9 @@ export function defaultDpeCommand(): string[] {
     : [process.execPath, ...DPE_NODE_FLAGS, join(root, 'dist', 'dpe', 'main.js')];
 }
 
+/** How long the bus may be down before the CPE counts as wedged (its watchdog starves). */
+const STUCK_BUS_MS = 60_000;
+
 async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
   if (o.supervisor !== 'process') {
     try {
@@ -177,6 +180,21 @@ export class Cpe {
   }
 
   /** Stops serving; DPEs keep running (a CPE restart must not disturb deployments). */
+  /**
+   * Why the CPE is not doing its job, or null: its bus down for over a
+   * minute (its own router's, or a broker's), or no resync finished for two
+   * rounds. The watchdog is fed only while this is null.
+   */
+  health(now = Date.now()): string | null {
+    const resyncMs = this.#o.resyncMs ?? 30_000;
+    if (!this.bus.isUp && now - this.bus.since > STUCK_BUS_MS)
+      return `the bus has been down for ${Math.round((now - this.bus.since) / 1000)} s`;
+    const last = this.reconciler.lastResyncAt;
+    if (last !== null && now - last > 2 * resyncMs + STUCK_BUS_MS)
+      return `no resync has finished for ${Math.round((now - last) / 1000)} s`;
+    return null;
+  }
+
   /** Also while starting: a SIGTERM may come at any point of start(). */
   async stop(): Promise<void> {
     const self = this as Partial<Cpe>;

@@ -72,6 +72,7 @@ try {
   notifier.status('starting');
   await cpe.start();
   const count = (await cpe.store.list()).length;
+  notifier.watchHealth(() => cpe.health());
   notifier.ready(`serving ${count} deployable(s), DPEs under ${cpe.supervisor.kind}`);
   log.info('ready', {
     supervisor: cpe.supervisor.kind,

@@ -75,12 +75,16 @@ export class Reconciler {
   }
 
   /** Every stored deployable and every running DPE: the periodic safety net. */
+  /** When a full resync last finished (Date.now()), or null before the first. */
+  lastResyncAt: number | null = null;
+
   async resync(): Promise<void> {
     const names = new Set([
       ...(await this.#store.list()).map((r) => r.name),
       ...(await this.#supervisor.running()),
     ]);
     await Promise.all([...names].map((n) => this.enqueue(n)));
+    this.lastResyncAt = Date.now();
   }
 
   close(): void {

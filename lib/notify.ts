@@ -23,6 +23,8 @@ export class Notifier {
   readonly #watchdogMs: number | undefined;
   #socket: DgramSocket | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #health: () => string | null = () => null;
+  #starving: string | null = null;
 
   constructor(log: Logger, env: NodeJS.ProcessEnv = process.env, pid = process.pid) {
     this.#log = log;
@@ -47,6 +49,16 @@ export class Notifier {
   /** Half of WATCHDOG_USEC, when systemd asked for keep-alives. */
   get watchdogIntervalMs(): number | undefined {
     return this.#watchdogMs;
+  }
+
+  /**
+   * What must hold for the watchdog to be fed: `check` answers null when all
+   * is well, or why not. A timer alone proves only that the event loop
+   * turns; a daemon whose bus or main loop is wedged must starve the
+   * watchdog so that systemd restarts it.
+   */
+  watchHealth(check: () => string | null): void {
+    this.#health = check;
   }
 
   ready(status?: string): void {
@@ -88,8 +100,19 @@ export class Notifier {
 
   #startWatchdog(): void {
     if (this.#watchdogMs === undefined || this.#timer) return;
-    this.#timer = setInterval(() => this.send('WATCHDOG=1'), this.#watchdogMs);
+    this.#timer = setInterval(() => this.#feed(), this.#watchdogMs);
     this.#timer.unref();
+  }
+
+  #feed(): void {
+    const problem = this.#health();
+    if (problem !== this.#starving) {
+      if (problem)
+        this.#log.error('not feeding the watchdog: systemd will restart us', { problem });
+      else this.#log.info('feeding the watchdog again');
+      this.#starving = problem;
+    }
+    if (problem === null) this.send('WATCHDOG=1');
   }
 
   #stopWatchdog(): void {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import type { BusEvent } from '../../lib/bus/qmf.js';
+import { Cpe } from '../../cpe/cpe.js';
 import { processStartTime } from '../../cpe/process-supervisor.js';
+import { silentLogger } from '../../lib/log.js';
 import { until } from '../support/bus.js';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -305,5 +307,31 @@ describe('--supervisor auto (the default) without a usable system bus', function
     });
     assert.equal(code, 0, output);
     for (const c of held) c.destroy();
+  });
+});
+
+describe("the CPE's health, which feeds its watchdog", () => {
+  it('is well while the bus is up and resyncs finish; says why not otherwise', () => {
+    const cpe = new Cpe({
+      log: silentLogger(),
+      stateDir: '/nonexistent',
+      resyncMs: 30_000,
+      supervisor: 'process',
+      bus: () => {
+        throw new Error('not started');
+      },
+    });
+    const now = 1_000_000;
+    const set = (isUp: boolean, since: number, lastResyncAt: number | null): void => {
+      Object.assign(cpe, { bus: { isUp, since }, reconciler: { lastResyncAt } });
+    };
+    set(true, 0, now - 1000);
+    assert.equal(cpe.health(now), null);
+    set(false, now - 30_000, now - 1000);
+    assert.equal(cpe.health(now), null, 'a short outage is not a wedge');
+    set(false, now - 61_000, now - 1000);
+    assert.equal(cpe.health(now), 'the bus has been down for 61 s');
+    set(true, 0, now - 121_000);
+    assert.equal(cpe.health(now), 'no resync has finished for 121 s');
   });
 });

@@ -63,6 +63,18 @@ describe('sd_notify', () => {
     assert.equal(other.watchdogIntervalMs, undefined);
   });
 
+  it('starves the watchdog while the daemon says it is not well, and feeds it again after', async () => {
+    const n = new Notifier(silentLogger(), { NOTIFY_SOCKET: path, WATCHDOG_USEC: '100000' });
+    let problem: string | null = 'the bus has been down for 61 s';
+    n.watchHealth(() => problem);
+    n.ready();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(received, ['READY=1'], 'no keep-alive while wedged');
+    problem = null;
+    await until(() => received.includes('WATCHDOG=1'), 5000, 'a keep-alive');
+    n.close();
+  });
+
   it('is silent without NOTIFY_SOCKET, and refuses abstract sockets with a warning', () => {
     const quiet = new Notifier(silentLogger(), {});
     assert.equal(quiet.enabled, false);
