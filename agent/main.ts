@@ -2,7 +2,7 @@
 /** The agent daemon: one per assembly, or many simulated ones (--simulate). */
 import { redactUrl } from '../lib/bus/bus.js';
 import { NAME_PATTERN } from '../lib/config/index.js';
-import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
+import { busFrom, daemonContext, handleSignals, unlessStopping } from '../lib/daemon.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { createAgent } from './real.js';
 import { AGENT_SETTINGS } from './settings.js';
@@ -71,10 +71,8 @@ if (s.simulate) {
 }
 
 const theBus = bus;
-let stopping = false;
-handleSignals('cpe-agent', AGENT_SETTINGS, ctx, {
+const signals = handleSignals('cpe-agent', AGENT_SETTINGS, ctx, {
   stop: async () => {
-    stopping = true;
     service.stop();
     await theBus.close();
   },
@@ -86,7 +84,7 @@ try {
   notifier.ready(service.ready);
   log.info('ready', { status: service.ready });
 } catch (err) {
-  if (stopping) await new Promise(() => undefined); // the signal handler exits
+  await unlessStopping(signals);
   const hint =
     err instanceof CpeError && err.code === 'BUS_DOWN'
       ? `; is the CPE (its embedded router) running, or --bus-url pointing at the broker? (${redactUrl(s.busUrl)})`

@@ -15,6 +15,7 @@ import {
   DEFAULT_MAX_CONFIG_BYTES,
   loadDeployableConfig,
 } from '../lib/config/index.js';
+import { failpoint } from '../lib/failpoint.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { checkRecoveryCommands } from '../lib/recovery.js';
 import type { DpeWatch } from './dpe-watch.js';
@@ -147,7 +148,9 @@ export class CpeApi {
         updatedAt: Date.now(),
       });
       this.event('deployable_config_changed', 'notice', { deployable: name, uuid, generation });
-      await this.#d.supervisor.reload(name);
+      failpoint('update-stored');
+      // The reconciler sees the DPE behind the stored generation and reloads it.
+      await this.#d.reconciler.enqueue(name);
       return { name, uuid, generation, changed: true };
     });
   }

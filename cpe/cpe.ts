@@ -106,10 +106,11 @@ export class Cpe {
     this.bus = this.#o.bus();
     await this.bus.whenUp(30_000);
     this.supervisor = await chooseSupervisor(this.#o);
+    this.watch = new DpeWatch(this.bus, log);
     this.reconciler = new Reconciler(this.store, this.supervisor, log, {
       policy: this.#o.restartPolicy,
+      reported: (name) => this.watch.report(name),
     });
-    this.watch = new DpeWatch(this.bus, log);
     this.#client = new MethodClient(this.bus, { name: 'cpe', logger: log });
     this.api = new CpeApi({
       dpes: this.#client,
@@ -137,12 +138,14 @@ export class Cpe {
       void this.reconciler.enqueue(c.name);
     });
     this.watch.onReport((name, report, first) => {
-      if (first)
-        this.api.event('dpe_ready', 'info', {
-          deployable: name,
-          generation: report.generation,
-          pid: report.pid,
-        });
+      if (!first) return;
+      this.api.event('dpe_ready', 'info', {
+        deployable: name,
+        generation: report.generation,
+        pid: report.pid,
+      });
+      // A DPE heard for the first time (or on a new generation): does it run the stored one?
+      void this.reconciler.enqueue(name);
     });
     await this.watch.ready;
     this.#server = new MethodServer(this.bus, {

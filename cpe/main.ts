@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The CPE daemon: settings, signals and sd_notify around a Cpe. */
-import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
+import { busFrom, daemonContext, handleSignals, unlessStopping } from '../lib/daemon.js';
 import { BUS_SETTINGS, DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
 import { join } from 'node:path';
@@ -67,7 +67,7 @@ const cpe = new Cpe({
     process.exit(1);
   },
 });
-handleSignals('cpe', CPE_SETTINGS, ctx, { stop: () => cpe.stop() });
+const signals = handleSignals('cpe', CPE_SETTINGS, ctx, { stop: () => cpe.stop() });
 try {
   notifier.status('starting');
   await cpe.start();
@@ -80,6 +80,7 @@ try {
     bus: redactUrl(busUrl),
   });
 } catch (err) {
+  await unlessStopping(signals);
   log.error('cannot start', { error: errorMessage(err) });
   process.exit(1);
 }

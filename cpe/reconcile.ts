@@ -28,7 +28,14 @@ export const SYSTEMD_GRACE_MS = 5000;
 export interface ReconcilerOptions {
   readonly policy?: RestartPolicy;
   readonly clock?: Clock;
+  /** The generation a running DPE last reported, and from which pid (its heartbeats). */
+  readonly reported?: (
+    name: string,
+  ) => { readonly generation: number; readonly pid: number } | undefined;
 }
+
+/** A DPE told to reload that still reports an older generation is told again after this. */
+const RELOAD_AGAIN_MS = 15_000;
 
 /** What a pass reads of the store. */
 export type DesiredStates = Pick<DeployableStore, 'get' | 'list'>;
@@ -44,14 +51,22 @@ export class Reconciler {
   readonly #timers = new Map<string, Timer>();
   readonly #clock: Clock;
   readonly #failedAt = new Map<string, number>();
+  /** The generation each DPE was last told to load, and when. */
+  readonly #reloaded = new Map<string, { generation: number; at: number }>();
+  readonly #reported: NonNullable<ReconcilerOptions['reported']>;
   #closed = false;
 
   constructor(
     store: DesiredStates,
     supervisor: DpeSupervisor,
     log: Logger,
-    { policy = DEFAULT_RESTART_POLICY, clock = systemClock }: ReconcilerOptions = {},
+    {
+      policy = DEFAULT_RESTART_POLICY,
+      clock = systemClock,
+      reported = () => undefined,
+    }: ReconcilerOptions = {},
   ) {
+    this.#reported = reported;
     this.#store = store;
     this.#supervisor = supervisor;
     this.#log = log;
@@ -124,6 +139,7 @@ export class Reconciler {
         await this.#supervisor.start(name);
       } else if (isUp(state)) {
         this.#failedAt.delete(name);
+        if (want) await this.#catchUp(name, record.generation, log);
       }
       if (!want && (isUp(state) || (await this.#supervisor.running()).includes(name))) {
         log.info('stopping the DPE', { reason: record ? 'stopped' : 'destroyed' });
@@ -134,6 +150,32 @@ export class Reconciler {
       log.error('reconcile failed; retrying', { error: (err as Error).message });
       this.#later(name, this.#policy.baseMs * 5);
     }
+  }
+
+  /**
+   * Level-triggered on generation: a running DPE that reports an older
+   * generation than the store's is told to reload — whatever happened
+   * between storing an update and telling the DPE (a crash of the CPE).
+   */
+  async #catchUp(name: string, stored: number, log: Logger): Promise<void> {
+    const report = this.#reported(name);
+    const pid = this.#supervisor.pid(name);
+    if (!report || report.generation >= stored || (pid !== undefined && report.pid !== pid)) {
+      if (report && report.generation >= stored) this.#reloaded.delete(name);
+      return;
+    }
+    const now = this.#clock.now();
+    const last = this.#reloaded.get(name);
+    if (last && last.generation === stored && now - last.at < RELOAD_AGAIN_MS) {
+      this.#later(name, last.at + RELOAD_AGAIN_MS - now);
+      return;
+    }
+    this.#reloaded.set(name, { generation: stored, at: now });
+    log.info('the DPE runs an older generation: reloading it', {
+      generation: stored,
+      dpe_generation: report.generation,
+    });
+    await this.#supervisor.reload(name);
   }
 
   /** How long to wait before the next start: 0 for the first in the window. */

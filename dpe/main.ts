@@ -2,7 +2,7 @@
 /** The DPE daemon: one per deployable, started by the CPE. */
 import { join } from 'node:path';
 import { NAME_PATTERN } from '../lib/config/index.js';
-import { busFrom, daemonContext, handleSignals } from '../lib/daemon.js';
+import { busFrom, daemonContext, handleSignals, unlessStopping } from '../lib/daemon.js';
 import { errorMessage } from '../lib/errors.js';
 import { allowedCommands } from '../lib/recovery.js';
 import { Dpe } from './dpe.js';
@@ -47,7 +47,7 @@ const dpe = new Dpe({
   agentReconnectMs: s.agentReconnectMs,
   inventoryTimeoutMs: s.inventoryTimeoutMs,
 });
-handleSignals('dpe', DPE_SETTINGS, ctx, {
+const signals = handleSignals('dpe', DPE_SETTINGS, ctx, {
   stop: () => dpe.stop(),
   reload: () => dpe.refetch(),
 });
@@ -56,6 +56,7 @@ try {
   await dpe.start();
   notifier.ready(`running generation ${dpe.generation}`);
 } catch (err) {
+  await unlessStopping(signals);
   log.error('cannot start', { error: errorMessage(err) });
   process.exit(1);
 }

@@ -82,12 +82,20 @@ export function busFrom(
   });
 }
 
+/**
+ * A failure while starting that a stop caused (SIGTERM closed the bus under
+ * start) is no failure: wait for the stop to exit 0 instead of exiting 1.
+ */
+export async function unlessStopping(signals: { stopping(): boolean }): Promise<void> {
+  if (signals.stopping()) await new Promise(() => undefined);
+}
+
 export function handleSignals<T extends SettingsTable>(
   program: string,
   table: T,
   ctx: DaemonContext<T>,
   hooks: DaemonHooks,
-): void {
+): { readonly stopping: () => boolean } {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -122,4 +130,5 @@ export function handleSignals<T extends SettingsTable>(
       ctx.log.error('reload failed', { error: errorMessage(err) }),
     );
   });
+  return { stopping: () => stopping };
 }

@@ -335,3 +335,52 @@ describe("the CPE's health, which feeds its watchdog", () => {
     assert.equal(cpe.health(now), 'no resync has finished for 121 s');
   });
 });
+
+describe('an update the CPE stored but died before telling the DPE (failpoint)', function () {
+  this.timeout(120_000);
+
+  it('is carried out when the CPE is back: the DPE is reloaded onto the stored generation', async () => {
+    const cpe = await CpeProcess.create();
+    process.env.CPE_FAILPOINTS = 'update-stored';
+    try {
+      await cpe.start();
+    } finally {
+      delete process.env.CPE_FAILPOINTS;
+    }
+    const api = new CpeClient(cpe.url);
+    try {
+      await api.bus.whenUp(10_000);
+      await api.call('deployable_create', { name: NAME, config: XML });
+      const pid = Number((await api.waitReady(NAME, 1, { context: () => cpe.output })).dpe_pid);
+      const changed = XML.replace('</deployable>', '<!-- failpoint --></deployable>');
+      // The CPE kills itself between storing generation 2 and telling the DPE.
+      await assert.rejects(
+        api.client.call(
+          { address: 'cpe', object: 'cpe' },
+          'deployable_update',
+          { name: NAME, config: changed },
+          5000,
+        ),
+      );
+      await until(
+        () => cpe.child?.signalCode === 'SIGKILL',
+        10_000,
+        'the CPE killed by its failpoint',
+      );
+      await cpe.start();
+      await api.bus.whenUp(15_000);
+      const s = await api.waitReady(NAME, 2, { context: () => cpe.output });
+      assert.equal(s.dpe_pid, pid, 'the same DPE, reloaded');
+      assert.match(cpe.output, /the DPE runs an older generation: reloading it/);
+      // A retried update changes nothing more.
+      assert.equal(
+        (await api.call('deployable_update', { name: NAME, config: changed })).changed,
+        false,
+      );
+      await api.call('deployable_destroy', { name: NAME });
+    } finally {
+      await api.close();
+      await cpe.stop();
+    }
+  });
+});
