@@ -3,6 +3,8 @@
  * supervisor, reconciler, DPE watch and the management API. main.ts only
  * reads settings and signals; tests build a Cpe directly.
  */
+import { mkdirSync } from 'node:fs';
+import { lockStateDir } from './lock.js';
 import { join } from 'node:path';
 import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
 import type { Bus } from '../lib/bus/bus.js';
@@ -90,6 +92,7 @@ export class Cpe {
   #server: MethodServer | undefined;
   #client: MethodClient | undefined;
   #resync: NodeJS.Timeout | undefined;
+  #unlock: (() => void) | undefined;
   readonly #o: CpeOptions;
 
   constructor(options: CpeOptions) {
@@ -98,6 +101,8 @@ export class Cpe {
 
   async start(): Promise<void> {
     const { log } = this.#o;
+    mkdirSync(this.#o.stateDir, { recursive: true, mode: 0o750 });
+    this.#unlock = lockStateDir(this.#o.stateDir);
     this.store = await DeployableStore.open(this.#o.stateDir, log);
     if (this.#o.router) {
       this.router = new EmbeddedRouter(this.#o.router);
@@ -210,5 +215,6 @@ export class Cpe {
     self.store?.close();
     await self.bus?.close();
     await this.router?.close();
+    this.#unlock?.();
   }
 }

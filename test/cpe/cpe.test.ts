@@ -384,3 +384,27 @@ describe('an update the CPE stored but died before telling the DPE (failpoint)',
     }
   });
 });
+
+describe('one CPE per state directory', function () {
+  this.timeout(60_000);
+
+  it('refuses a second CPE on a state directory in use, and takes over one left by a dead CPE', async () => {
+    const first = await CpeProcess.create();
+    await first.start();
+    const second = new CpeProcess(first.stateDir, await freePort());
+    try {
+      await assert.rejects(second.start(), (err: Error) => {
+        assert.match(
+          err.message,
+          /exited \(1\) before ready:[^]*is in use by another CPE \(pid \d+\): one CPE per state directory/,
+        );
+        return true;
+      });
+      await first.kill9();
+      await second.start(); // the lock of a CPE that is gone is taken over
+    } finally {
+      await second.stop();
+      await first.stop();
+    }
+  });
+});
