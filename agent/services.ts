@@ -48,8 +48,10 @@ export class ServiceRunner {
     intervalMs = 0,
   ): Promise<OpAnswer> {
     const arrived = Date.now();
-    const limit = await this.#limit(op, spec, timeoutMs);
+    // Queued first, in the order the calls came: the limit (which may read
+    // the agent's meta-data) is looked up once it is this call's turn.
     return this.#queued(spec.resource, async () => {
+      const limit = await this.#limit(op, spec, timeoutMs);
       const left = arrived + limit - Date.now();
       if (left <= 0)
         return timedOutAnswer(`${op} of ${spec.resource} (waiting for the one before)`, limit);
