@@ -41,7 +41,7 @@ export class ServiceRunner {
   }
 
   /** Runs one operation; `timeoutMs` undefined takes the service's advice, else the default. */
-  async call(
+  call(
     op: ServiceOp,
     spec: ServiceSpec,
     timeoutMs: number | undefined,
