@@ -49,6 +49,8 @@ export interface RouterOptions {
   readonly maxMessageBytes?: number;
   /** Messages held for one slow receiving link before the oldest are dropped. */
   readonly queueLimit?: number;
+  /** Bytes held for one slow receiving link before the oldest are dropped (default 64 MiB). */
+  readonly queueBytes?: number;
 }
 
 export interface RouterStats {
@@ -65,6 +67,8 @@ interface Outgoing {
   readonly sender: Sender;
   readonly address: string;
   readonly queue: Fifo<Buffer>;
+  /** The bytes in `queue`. */
+  bytes: number;
 }
 
 interface Terminus {
@@ -125,6 +129,7 @@ export class EmbeddedRouter {
   readonly #corked = new Set<Socket>();
   readonly #maxMessageBytes: number;
   readonly #queueLimit: number;
+  readonly #queueBytes: number;
   #server: Server | undefined;
   #port = 0;
   readonly stats: RouterStats = {
@@ -142,6 +147,8 @@ export class EmbeddedRouter {
     this.#log = options.logger.child({ component: 'router' });
     this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#queueLimit = options.queueLimit ?? 10_000;
+    // A count alone would let 10,000 messages of 4 MiB each pile up for one slow link.
+    this.#queueBytes = options.queueBytes ?? 64 * 1024 * 1024;
     this.#container = rhea.create_container({ id: 'cpe-router', autoaccept: false });
     const mechanisms = saslOf(this.#container);
     const host = options.host ?? '127.0.0.1';
@@ -254,7 +261,7 @@ export class EmbeddedRouter {
     sender.set_source({ address, ...(remote.source?.dynamic ? { dynamic: true } : {}) });
     sender.set_target((remote.target ?? {}) as never);
     attachOf(sender).local.attach.snd_settle_mode = 1; // forwarded pre-settled: the router keeps nothing
-    const outgoing: Outgoing = { sender, address, queue: new Fifo() };
+    const outgoing: Outgoing = { sender, address, queue: new Fifo(), bytes: 0 };
     this.#outgoing.set(sender, outgoing);
     let set = this.#routes.get(address);
     if (!set) this.#routes.set(address, (set = new Set()));
@@ -318,8 +325,13 @@ export class EmbeddedRouter {
       return;
     }
     outgoing.queue.push(encoded);
-    if (outgoing.queue.length > this.#queueLimit) {
-      outgoing.queue.shift();
+    outgoing.bytes += encoded.length;
+    // The oldest go first; the newest message is always kept.
+    while (
+      outgoing.queue.length > 1 &&
+      (outgoing.queue.length > this.#queueLimit || outgoing.bytes > this.#queueBytes)
+    ) {
+      outgoing.bytes -= outgoing.queue.shift()!.length;
       this.stats.overflowed += 1;
     }
   }
@@ -328,7 +340,9 @@ export class EmbeddedRouter {
     const outgoing = this.#outgoing.get(sender);
     if (!outgoing) return;
     while (outgoing.queue.length > 0 && sender.sendable()) {
-      this.#transmit(sender, outgoing.queue.shift()!);
+      const next = outgoing.queue.shift()!;
+      outgoing.bytes -= next.length;
+      this.#transmit(sender, next);
     }
   }
 

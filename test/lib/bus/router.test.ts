@@ -201,6 +201,49 @@ describe('embedded router', function () {
     await t.stop();
   });
 
+  it('bounds what it holds for a slow receiver in bytes too, dropping the oldest', async () => {
+    const t = await embedded({ queueBytes: 1024 * 1024 });
+    const port = Number(new URL(t.url).port);
+    const conn = rhea.create_container().connect({ host: '127.0.0.1', port, reconnect: false });
+    conn.on('disconnected', () => undefined);
+    const received: number[] = [];
+    // A receiver that grants no credit: everything for it waits in the router.
+    const slow = conn.open_receiver({
+      source: { address: 'slow.topic' },
+      credit_window: 0,
+      autoaccept: true,
+    });
+    slow.on('message', (ctx: EventContext) =>
+      received.push((ctx.message?.body as { n: number }).n),
+    );
+    await new Promise((r) => slow.once('receiver_open', r));
+    const publisher = connect(t, 'pub');
+    await publisher.whenUp(5000);
+    const sender = publisher.sender('topic', 'slow.topic', true);
+    const chunk = 'x'.repeat(100 * 1024);
+    for (let n = 0; n < 30; n++) {
+      while (!sender.sendable()) await new Promise((r) => setTimeout(r, 5));
+      sender.send({ body: { n, chunk } });
+    }
+    await until(() => t.router!.stats.overflowed >= 20, 10_000, 'the oldest dropped');
+    slow.add_credit(100);
+    await until(
+      () => received.length > 0 && received.at(-1) === 29,
+      10_000,
+      'the newest delivered',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    // About 1 MiB of 100 KiB messages: the last nine or ten, in order, none twice.
+    assert.ok(received.length <= 10 && received.length >= 8, `kept ${received.length}`);
+    assert.deepEqual(
+      received,
+      received.map((_, i) => 30 - received.length + i),
+    );
+    conn.close();
+    await publisher.close();
+    await t.stop();
+  });
+
   it('says clearly when its port is taken', async () => {
     const t = await embedded();
     const port = Number(new URL(t.url).port);
