@@ -11,6 +11,7 @@ import { CpeApi, type CpeApiDeps } from '../../cpe/api.js';
 import { countersOf, DPE_EVENTS, FAULT_KINDS, parseFault, simulate } from '../../dpe/index.js';
 import { FAULT_ARGS, SERVICE_ARGS } from '../../lib/agent/protocol.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
+import { NAME_PATTERN } from '../../lib/config/index.js';
 import { packageRoot } from '../../lib/paths.js';
 import { flagOf } from '../../lib/settings.js';
 import { AGENT_SETTINGS } from '../../agent/settings.js';
@@ -28,6 +29,12 @@ describe('the documents hold the code', () => {
     assert.deepEqual(missing(text, Object.keys(api.methods())), []);
     assert.deepEqual(missing(text, DPE_EVENTS), []);
     assert.deepEqual(missing(text, ['RECOVERY_COMMAND_NOT_ALLOWED']), []);
+  });
+
+  it('schemas/cpe-api.md gives the name rule the code checks, and no other', () => {
+    const text = doc('schemas/cpe-api.md');
+    assert.ok(text.includes(`\`${NAME_PATTERN.source.slice(1, -1)}\``), NAME_PATTERN.source);
+    assert.doesNotMatch(text, /rc only/);
   });
 
   it('schemas/cpe-api.md describes every field of the status of assemblies and services', async () => {
