@@ -5,7 +5,7 @@
  * Builders make rhea messages; parsers check what arrives and say what is
  * wrong instead of trusting it.
  */
-import type { Message } from 'rhea';
+import rhea, { type Message } from 'rhea';
 
 export const QMF_APP_ID = 'qmf2';
 export const PACKAGE = 'org.cloudpolicyengine';
@@ -126,6 +126,21 @@ export function parseRequest(message: Message): MethodRequest | Malformed {
   return { objectName, method: body._method_name, args };
 }
 
+/**
+ * A message id (message_id, correlation_id) as it must go back on the
+ * wire — in an answer, or forwarded by the router. rhea decodes
+ * AMQP binary and uuid alike to a Buffer, and encodes any Buffer as a uuid
+ * (padding it to 16 bytes): a binary id of another length would come back
+ * changed, and the caller would never match its answer. Such a Buffer can
+ * only have been binary, so it goes back as binary; a 16-byte one stays a
+ * uuid, which it most often is (the two cannot be told apart after rhea).
+ */
+export function wireMessageId<T extends Message['correlation_id']>(id: T): T {
+  if (Buffer.isBuffer(id) && id.length !== 16)
+    return (rhea as unknown as { types: { wrap_binary(b: Buffer): T } }).types.wrap_binary(id);
+  return id;
+}
+
 export function responseMessage(
   args: QmfMap,
   to: string,
@@ -133,7 +148,7 @@ export function responseMessage(
 ): Message {
   return {
     to,
-    correlation_id: correlationId,
+    correlation_id: wireMessageId(correlationId),
     application_properties: properties(OPCODE.methodResponse, 'response'),
     body: { _arguments: args },
   };
@@ -147,7 +162,7 @@ export function exceptionMessage(
 ): Message {
   return {
     to,
-    correlation_id: correlationId,
+    correlation_id: wireMessageId(correlationId),
     application_properties: properties(OPCODE.exception, 'response'),
     body: { _values: { error_code: code, error_text: text } },
   };

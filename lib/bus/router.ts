@@ -21,6 +21,7 @@ import rhea, {
   type Sender,
 } from 'rhea';
 import type { Logger } from '../log.js';
+import { wireMessageId } from './qmf.js';
 import { describe, MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
 import { Credentials } from './credentials.js';
 import { BusError } from './errors.js';
@@ -313,7 +314,12 @@ export class EmbeddedRouter {
       return;
     }
     this.stats.routed += 1;
-    const encoded = rhea.message.encode(message);
+    // Re-encoded: ids must keep their AMQP type (rhea would turn a binary one into a uuid).
+    const encoded = rhea.message.encode({
+      ...message,
+      message_id: wireMessageId(message.message_id),
+      correlation_id: wireMessageId(message.correlation_id),
+    });
     for (const outgoing of receivers) this.#deliver(outgoing, encoded);
     if (delivery.remote_settled) settleLocally(delivery);
     else delivery.accept();

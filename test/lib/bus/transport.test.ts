@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import rhea from 'rhea';
 import type { Bus } from '../../../lib/bus/bus.js';
 import { MethodClient } from '../../../lib/bus/client.js';
 import { BusError, RemoteError } from '../../../lib/bus/errors.js';
@@ -196,6 +197,32 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
           error_text: 'malformed request: the body is not a map',
         },
       });
+      sub.close();
+    });
+
+    it("answers with the request's correlation_id as it came, a binary one too", async () => {
+      const replies: { id: unknown; body: unknown }[] = [];
+      const replyName = name('raw-corr');
+      const sub = clientBus.receive({ kind: 'node', name: replyName }, (m) =>
+        replies.push({ id: m.correlation_id, body: m.body }),
+      );
+      await sub.ready;
+      const replyTo = clientBus.profile.target('node', replyName).address;
+      const request = requestMessage(
+        { objectName: 'calc', method: 'add', args: { a: 1, b: 2 } },
+        replyTo,
+        'unused',
+        5000,
+      );
+      const binary = Buffer.from('corr-7');
+      const types = (rhea as unknown as { types: { wrap_binary(b: Buffer): never } }).types;
+      clientBus
+        .sender('node', target.address)
+        .send({ ...request, correlation_id: types.wrap_binary(binary) });
+      clientBus.sender('node', target.address).send({ ...request, correlation_id: 'text-8' });
+      await until(() => replies.length === 2, 10_000, 'both answers');
+      assert.deepEqual(replies[0], { id: binary, body: { _arguments: { sum: 3 } } });
+      assert.equal(replies[1]!.id, 'text-8');
       sub.close();
     });
 
