@@ -4,7 +4,9 @@
  * check every name again where it becomes a path or a unit name — the
  * agent trusts the bus no more than the CPE does.
  */
-import type { ServiceOp, ServiceSpec } from '../lib/agent/protocol.js';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { OCF, type ServiceOp, type ServiceSpec } from '../lib/agent/protocol.js';
 
 export interface OpRun {
   readonly op: ServiceOp;
@@ -37,4 +39,28 @@ export const PATH_COMPONENT = /^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$/;
 
 export function timedOutAnswer(what: string, timeoutMs: number): OpAnswer {
   return { rc: 1, text: `${what} timed out after ${timeoutMs} ms`, timedOut: true };
+}
+
+/**
+ * The answer when the program at `path` (a "resource agent", an "init
+ * script") cannot run — null when it can. What is not installed is not
+ * running: a stop or a probe answers 7; anything else 5, "not installed".
+ */
+export async function missingProgram(
+  path: string,
+  what: string,
+  r: OpRun,
+): Promise<OpAnswer | null> {
+  const st = await stat(path).catch(() => null);
+  let why: string | null = null;
+  if (!st) why = `${what} ${path} is not installed`;
+  else if (!st.isFile()) why = `${path} is not a ${what} (not a file)`;
+  else
+    why = await access(path, constants.X_OK).then(
+      () => null,
+      () => `${what} ${path} is not executable`,
+    );
+  if (why === null) return null;
+  if (r.op === 'stop' || isProbe(r)) return { rc: OCF.notRunning, text: `${why}: not running` };
+  return { rc: OCF.errInstalled, text: why };
 }

@@ -5,13 +5,11 @@
  * running (dead with a pid file or lock, or stopped), 4 unknown. Scripts
  * take no parameters.
  */
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OCF } from '../lib/agent/protocol.js';
 import { runProgram } from '../lib/exec.js';
 import type { ClassDriver, OpAnswer, OpRun } from './driver.js';
-import { isProbe, PATH_COMPONENT } from './driver.js';
+import { missingProgram, PATH_COMPONENT } from './driver.js';
 import { answerOf } from './ocf.js';
 
 export interface LsbOptions {
@@ -53,18 +51,8 @@ export class LsbDriver implements ClassDriver {
     if (REFUSED.has(r.spec.type))
       return { rc: OCF.errPerm, text: `init script ${r.spec.type} is never run through the bus` };
     const path = join(this.o.dir, r.spec.type);
-    const st = await stat(path).catch(() => null);
-    const runnable =
-      st?.isFile() === true &&
-      (await access(path, constants.X_OK).then(
-        () => true,
-        () => false,
-      ));
-    if (!runnable) {
-      const why = st ? `${path} is not an executable file` : `init script ${path} is not installed`;
-      if (r.op === 'stop' || isProbe(r)) return { rc: OCF.notRunning, text: `${why}: not running` };
-      return { rc: OCF.errInstalled, text: why };
-    }
+    const missing = await missingProgram(path, 'init script', r);
+    if (missing) return missing;
     const action = r.op === 'monitor' ? 'status' : r.op;
     const result = await runProgram(path, [action], { env: this.o.env, timeoutMs: r.timeoutMs });
     const what = `${path} ${action}`;

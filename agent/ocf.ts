@@ -6,15 +6,14 @@
  * the exit code the answer. `meta-data` gives the actions' advised time
  * limits. The agent path is resolved under OCF_ROOT and nowhere else.
  */
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { relative, resolve } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { OCF, rcMeaning, type ServiceOp, type ServiceSpec } from '../lib/agent/protocol.js';
 import { parseDuration } from '../lib/config/values.js';
 import { lastLine, runProgram, type RunResult } from '../lib/exec.js';
 import type { ClassDriver, OpAnswer, OpRun } from './driver.js';
-import { isProbe, PATH_COMPONENT, timedOutAnswer } from './driver.js';
+import { missingProgram, PATH_COMPONENT, timedOutAnswer } from './driver.js';
 
 export interface OcfOptions {
   /** OCF_ROOT: /usr/lib/ocf. */
@@ -57,13 +56,8 @@ export class OcfDriver implements ClassDriver {
   async run(r: OpRun): Promise<OpAnswer> {
     const where = this.agentPath(r.spec);
     if ('problem' in where) return { rc: OCF.errArgs, text: where.problem };
-    const missing = await notRunnable(where.path);
-    if (missing) {
-      // What is not installed cannot be running: a stop or a probe has nothing to do.
-      if (r.op === 'stop' || isProbe(r))
-        return { rc: OCF.notRunning, text: `${missing}: not running` };
-      return { rc: OCF.errInstalled, text: missing };
-    }
+    const missing = await missingProgram(where.path, 'resource agent', r);
+    if (missing) return missing;
     const env = this.#env(r.spec, r.timeoutMs, r.intervalMs);
     if ('problem' in env) return { rc: OCF.errConfigured, text: env.problem };
     const result = await runProgram(where.path, [r.op], { env: env.vars, timeoutMs: r.timeoutMs });
@@ -118,18 +112,6 @@ export class OcfDriver implements ClassDriver {
     }
     return { vars };
   }
-}
-
-async function notRunnable(path: string): Promise<string | null> {
-  const st = await stat(path).catch(() => null);
-  if (!st) return `resource agent ${path} is not installed`;
-  if (!st.isFile()) return `${path} is not a resource agent (not a file)`;
-  try {
-    await access(path, constants.X_OK);
-  } catch {
-    return `resource agent ${path} is not executable`;
-  }
-  return null;
 }
 
 /** An exit code as an answer, with the agent's own reason when it gave one (ocf_exit_reason). */

@@ -11,6 +11,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { ClassDriver, OpAnswer } from './driver.js';
 import { timedOutAnswer } from './driver.js';
+import { SerialByKey } from '../lib/serial.js';
 import type { ManagedServices } from './managed.js';
 
 export interface ServiceRunnerOptions {
@@ -31,8 +32,8 @@ export interface InventoryEntry {
 
 export class ServiceRunner {
   readonly #o: ServiceRunnerOptions;
-  /** The last operation queued per service: the next one runs after it. */
-  readonly #tails = new Map<string, Promise<unknown>>();
+  /** One operation at a time per service, in the order they came. */
+  readonly #queue = new SerialByKey();
   /** Warned once each: time limits shorter than the service advises. */
   readonly #warned = new Set<string>();
 
@@ -50,7 +51,7 @@ export class ServiceRunner {
     const arrived = Date.now();
     // Queued first, in the order the calls came: the limit (which may read
     // the agent's meta-data) is looked up once it is this call's turn.
-    return this.#queued(spec.resource, async () => {
+    return this.#queue.run(spec.resource, async () => {
       const limit = await this.#limit(op, spec, timeoutMs);
       const left = arrived + limit - Date.now();
       if (left <= 0)
@@ -66,7 +67,7 @@ export class ServiceRunner {
   async inventory(): Promise<InventoryEntry[]> {
     return Promise.all(
       this.#o.managed.list().map(({ spec, timeoutMs }) =>
-        this.#queued(spec.resource, async () => {
+        this.#queue.run(spec.resource, async () => {
           const answer = await this.#run(
             'monitor',
             spec,
@@ -122,17 +123,6 @@ export class ServiceRunner {
       });
     }
     return given;
-  }
-
-  #queued<T>(resource: string, work: () => Promise<T>): Promise<T> {
-    const before = this.#tails.get(resource) ?? Promise.resolve();
-    const mine = before.then(work, work);
-    const tail = mine.catch(() => undefined);
-    this.#tails.set(resource, tail);
-    void tail.then(() => {
-      if (this.#tails.get(resource) === tail) this.#tails.delete(resource);
-    });
-    return mine;
   }
 
   close(): void {

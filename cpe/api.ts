@@ -3,6 +3,7 @@
  * Every call is idempotent and validates before it stores anything: a
  * refused call leaves no trace, an answered one is on disk.
  */
+import { SerialByKey } from '../lib/serial.js';
 import { randomUUID } from 'node:crypto';
 import { CPE_EVENTS, DPE_OBJECT, dpeNode } from '../lib/addresses.js';
 import type { Bus } from '../lib/bus/bus.js';
@@ -54,7 +55,7 @@ export interface CpeApiDeps {
 export class CpeApi {
   readonly #d: CpeApiDeps;
   /** Changes to one deployable are applied one at a time. */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #serial = new SerialByKey();
 
   constructor(deps: CpeApiDeps) {
     this.#d = deps;
@@ -69,17 +70,6 @@ export class CpeApi {
         values: { id: randomUUID(), ...values },
       },
     ]);
-  }
-
-  #serial<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(name) ?? Promise.resolve();
-    const next = prev.then(work, work);
-    const tail = next.catch(() => undefined);
-    this.#locks.set(name, tail);
-    void tail.then(() => {
-      if (this.#locks.get(name) === tail) this.#locks.delete(name);
-    });
-    return next;
   }
 
   async #checkConfig(name: string, xml: string): Promise<{ uuid: string }> {
@@ -101,7 +91,7 @@ export class CpeApi {
   }
 
   create(name: string, xml: string): Promise<QmfMap> {
-    return this.#serial(name, async () => {
+    return this.#serial.run(name, async () => {
       const hash = hashConfig(xml);
       const existing = await this.#d.store.get(name);
       if (existing) {
@@ -132,7 +122,7 @@ export class CpeApi {
   }
 
   update(name: string, xml: string): Promise<QmfMap> {
-    return this.#serial(name, async () => {
+    return this.#serial.run(name, async () => {
       const existing = await this.#require(name);
       const hash = hashConfig(xml);
       if (existing.configHash === hash)
@@ -156,7 +146,7 @@ export class CpeApi {
   }
 
   destroy(name: string): Promise<QmfMap> {
-    return this.#serial(name, async () => {
+    return this.#serial.run(name, async () => {
       const existing = await this.#d.store.get(name);
       if (!existing) return { name, destroyed: false };
       await this.#d.store.remove(name);
@@ -266,7 +256,7 @@ export class CpeApi {
     desired: 'running' | 'stopped',
     monitor?: string,
   ): Promise<QmfMap> {
-    return this.#serial(name, async (): Promise<QmfMap> => {
+    return this.#serial.run(name, async (): Promise<QmfMap> => {
       const r = await this.#d.store.get(name);
       if (!r) return { rc: RC.noSuchDeployable };
       if (r.uuid !== uuid)
@@ -296,7 +286,7 @@ export class CpeApi {
   }
 
   reloadOriginal(name: string, uuid: string): Promise<QmfMap> {
-    return this.#serial(name, async (): Promise<QmfMap> => {
+    return this.#serial.run(name, async (): Promise<QmfMap> => {
       const r = await this.#d.store.get(name);
       if (!r) return { rc: RC.noSuchDeployable };
       if (r.uuid !== uuid)
