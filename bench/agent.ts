@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_OBJECT, agentNode } from '../lib/addresses.js';
 import { specArgs } from '../lib/agent/protocol.js';
-import { RealAgent, testOcfRoot } from '../test/support/real-agent.js';
+import { startRealAgents, testOcfRoot, type RealAgent } from '../test/support/real-agent.js';
 import { median, percentile, type Figures } from './report.js';
 import { recovery, recoveryFigures, rig, statusMb, status, type Rig } from './dpe.js';
 import { waitFor } from '../test/support/dpe.js';
@@ -34,22 +34,12 @@ export async function runAgent(): Promise<Figures> {
     r = await rig('bench-agent', ASSEMBLIES, undefined, {
       agents: false,
       service: 'class="ocf" provider="heartbeat" type="Dummy"',
-      beforeCreate: async (_api, cpe) => {
-        for (let i = 1; i <= ASSEMBLIES; i++) {
-          const agent = new RealAgent({
-            deployable: 'bench-agent',
-            assembly: `a${i}`,
-            busUrl: cpe.url,
-            settingsFile: cpe.settingsFile,
-            stateDir: join(dir, 'state', `a${i}`),
-            ocfRoot,
-            rscTmp: join(dir, 'rsctmp', `a${i}`),
-            compiled: true,
-          });
-          agents.set(`a${i}`, agent);
-          await agent.start();
-        }
-      },
+      beforeCreate: (_api, cpe) =>
+        startRealAgents(
+          Array.from({ length: ASSEMBLIES }, (_, i) => `a${i + 1}`),
+          { deployable: 'bench-agent', cpe, dir, ocfRoot, compiled: true },
+          agents,
+        ),
     });
     const rig_ = r;
     const s = await waitFor(

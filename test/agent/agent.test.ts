@@ -19,7 +19,13 @@ import { join } from 'node:path';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
 import { startLoop, waitFor, type Loop } from '../support/dpe.js';
-import { RealAgent, requireResourceAgents, testOcfRoot } from '../support/real-agent.js';
+import {
+  rscTmpOf,
+  startRealAgents,
+  requireResourceAgents,
+  testOcfRoot,
+  type RealAgent,
+} from '../support/real-agent.js';
 
 const ASSEMBLIES = ['a1', 'a2', 'a3', 'a4'];
 
@@ -63,7 +69,7 @@ describe('real agents (OCF and LSB) with a real DPE', function () {
   const agents = new Map<string, RealAgent>();
   const events: BusEvent[] = [];
 
-  const rscTmp = (assembly: string): string => join(dir, 'rsctmp', assembly);
+  const rscTmp = (assembly: string): string => rscTmpOf(dir, assembly);
   const status = (): Promise<QmfMap> => loop.api.call('deployable_status', { name });
   const services = async (): Promise<Record<string, QmfMap>> =>
     Object.fromEntries(((await status()).services as QmfMap[]).map((s) => [qmfText(s.id), s]));
@@ -92,19 +98,7 @@ describe('real agents (OCF and LSB) with a real DPE', function () {
           values: { deployable: name },
         }).ready);
         mkdirSync(control, { recursive: true });
-        for (const a of ASSEMBLIES) {
-          const agent = new RealAgent({
-            deployable: name,
-            assembly: a,
-            busUrl: cpe.url,
-            settingsFile: cpe.settingsFile,
-            stateDir: join(dir, 'state', a),
-            ocfRoot,
-            rscTmp: rscTmp(a),
-          });
-          agents.set(a, agent);
-          await agent.start();
-        }
+        await startRealAgents(ASSEMBLIES, { deployable: name, cpe, dir, ocfRoot }, agents);
       },
     });
   });

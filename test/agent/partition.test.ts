@@ -22,10 +22,17 @@ import { join } from 'node:path';
 import { credentialLine } from '../../lib/bus/credentials.js';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
-import { CI } from '../support/bus.js';
+import { requireOrSkip } from '../support/bus.js';
 import { startLoop, waitFor, type Loop } from '../support/dpe.js';
 import { netnsUnavailable, TestNetwork, type TestHost } from '../support/netns.js';
-import { FIXTURES, RealAgent, requireResourceAgents, testOcfRoot } from '../support/real-agent.js';
+import {
+  FIXTURES,
+  rscTmpOf,
+  startRealAgents,
+  requireResourceAgents,
+  testOcfRoot,
+  type RealAgent,
+} from '../support/real-agent.js';
 
 function config(name: string, fence: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>
@@ -64,7 +71,7 @@ describe('a real network partition (namespaces, veth, a real agent on each side)
   let linkA = true;
   let sampler: NodeJS.Timeout | undefined;
 
-  const rscTmp = (assembly: string): string => join(dir, 'rsctmp', assembly);
+  const rscTmp = (assembly: string): string => rscTmpOf(dir, assembly);
   const copies = (): string[] =>
     ['a', 'b'].filter((a) => existsSync(join(rscTmp(a), 'Dummy-rsc_a_db.state')));
   const status = (): Promise<QmfMap> => loop!.api.call('deployable_status', { name });
@@ -72,11 +79,7 @@ describe('a real network partition (namespaces, veth, a real agent on each side)
     ((await status()).services as QmfMap[]).find((s) => s.id === 'rsc_a_db')?.assembly;
 
   before(async function () {
-    const why = netnsUnavailable();
-    if (why) {
-      if (CI) throw new Error(`network namespaces are required under CI=true: ${why}`);
-      this.skip();
-    }
+    requireOrSkip(this, 'network namespaces', netnsUnavailable());
     requireResourceAgents(this);
     dir = mkdtempSync(join(tmpdir(), 'cpe-partition-'));
     fenceDir = join(dir, 'fence');
@@ -104,20 +107,11 @@ describe('a real network partition (namespaces, veth, a real agent on each side)
         void (await subscribeEvents(api.bus, 'cpe.events', (e) => events.push(e), {
           values: { deployable: name },
         }).ready);
-        for (const host of hosts.values()) {
-          const agent = new RealAgent({
-            deployable: name,
-            assembly: host.name,
-            busUrl: cpe.url,
-            settingsFile: cpe.settingsFile,
-            stateDir: join(dir, 'state', host.name),
-            ocfRoot,
-            rscTmp: rscTmp(host.name),
-            wrap: net!.wrap(host),
-          });
-          agents.set(host.name, agent);
-          await agent.start();
-        }
+        await startRealAgents(
+          hosts.keys(),
+          { deployable: name, cpe, dir, ocfRoot, wrap: (a) => net!.wrap(hosts.get(a)!) },
+          agents,
+        );
       },
     });
     sampler = setInterval(() => samples.push({ at: Date.now(), copies: copies(), linkA }), 25);

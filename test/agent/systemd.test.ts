@@ -10,7 +10,7 @@ import { subscribeEvents } from '../../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
 import { silentLogger } from '../../lib/log.js';
 import { MATCH_RULES, SystemdManager } from '../../lib/systemd/manager.js';
-import { CI } from '../support/bus.js';
+import { requireOrSkip } from '../support/bus.js';
 import { CpeClient } from '../support/cpe.js';
 import { waitFor } from '../support/dpe.js';
 import { poll, sandboxUnavailable, SystemdSandbox } from '../support/systemd-sandbox.js';
@@ -46,26 +46,16 @@ describe('cpe-agent.service managing a systemd unit (sandbox)', function () {
       : '';
 
   before(async function () {
-    const why = sandboxUnavailable();
-    if (why) {
-      if (CI) throw new Error(`real systemd is required under CI=true: ${why}`);
-      this.skip();
-    }
+    requireOrSkip(this, 'real systemd', sandboxUnavailable());
     sandbox = await SystemdSandbox.boot();
-    await sandbox.installUnits({ dpe: { agentReconnectMs: 2000 } });
-    // The fixture's unit, and the agent's settings (as an operator writes /etc/cpe/cpe.json).
+    // One settings file, as an operator writes /etc/cpe/cpe.json: each daemon reads its part.
+    await sandbox.installUnits({
+      dpe: { agentReconnectMs: 2000 },
+      agent: { deployable: NAME, assembly: 'h1', heartbeatMs: 500 },
+    });
     writeFileSync(
       sandbox.path(`/run/systemd/system/${WEB}`),
       '[Unit]\nDescription=CPE test web\n[Service]\nExecStart=/bin/sleep infinity\n',
-    );
-    writeFileSync(
-      sandbox.path('/run/cpe-test/agent.json'),
-      `${JSON.stringify({ agent: { deployable: NAME, assembly: 'h1', heartbeatMs: 500 } })}\n`,
-    );
-    await sandbox.exec(['mkdir', '-p', '/run/systemd/system/cpe-agent.service.d']);
-    writeFileSync(
-      sandbox.path('/run/systemd/system/cpe-agent.service.d/test.conf'),
-      '[Service]\nConfigurationDirectory=\nEnvironment=CPE_CONFIG=/run/cpe-test/agent.json\n',
     );
     await sandbox.systemctl('daemon-reload');
     await sandbox

@@ -5,7 +5,7 @@ import { Cpe } from '../../cpe/cpe.js';
 import { processStartTime } from '../../cpe/process-supervisor.js';
 import { silentLogger } from '../../lib/log.js';
 import { until } from '../support/bus.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -173,6 +173,26 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
   });
 });
 
+/** A CPE from its sources with exactly these arguments — none of CpeProcess's defaults. */
+function spawnCpe(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', join(packageRoot(), 'cpe', 'main.ts'), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NOTIFY_SOCKET: '', ...env },
+    },
+  );
+}
+
+/** SIGTERM, and the exit code. */
+function sigterm(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once('exit', (c) => resolve(c));
+    child.kill('SIGTERM');
+  });
+}
+
 describe('the CPE on a router port of its own (--router-port alone)', function () {
   this.timeout(60_000);
 
@@ -180,23 +200,9 @@ describe('the CPE on a router port of its own (--router-port alone)', function (
     const dir = mkdtempSync(join(tmpdir(), 'cpe-port-'));
     writeFileSync(join(dir, 'settings.json'), '{}\n');
     const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(packageRoot(), 'cpe', 'main.ts'),
-        '--supervisor',
-        'process',
-        '--state-dir',
-        dir,
-        '--router-port',
-        String(port),
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CPE_CONFIG: join(dir, 'settings.json'), NOTIFY_SOCKET: '' },
-      },
+    const child = spawnCpe(
+      ['--supervisor', 'process', '--state-dir', dir, '--router-port', String(port)],
+      { CPE_CONFIG: join(dir, 'settings.json') },
     );
     let output = '';
     await untilReady(child, 'the CPE', (t) => (output += t));
@@ -208,11 +214,7 @@ describe('the CPE on a router port of its own (--router-port alone)', function (
     } finally {
       await api.close();
     }
-    const code = await new Promise<number | null>((resolve) => {
-      child.once('exit', (c) => resolve(c));
-      child.kill('SIGTERM');
-    });
-    assert.equal(code, 0, output);
+    assert.equal(await sigterm(child), 0, output);
     rmSync(dir, { recursive: true, force: true });
   });
 });
@@ -223,42 +225,18 @@ describe('--supervisor auto (the default) without a usable system bus', function
   let server: net.Server | undefined;
 
   /** Starts a CPE with the system bus at `address`; resolves with its output once ready. */
-  const cpeWith = (address: string) => {
-    const port = freePort();
-    return port.then((p) => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(packageRoot(), 'cpe', 'main.ts'),
-          '--state-dir',
-          join(dir, `state-${p}`),
-          '--router-port',
-          String(p),
-        ],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: {
-            ...process.env,
-            CPE_CONFIG: join(dir, 'settings.json'),
-            NOTIFY_SOCKET: '',
-            DBUS_SYSTEM_BUS_ADDRESS: address,
-          },
-        },
-      );
-      return child;
+  const cpeWith = async (address: string): Promise<ChildProcess> => {
+    const port = await freePort();
+    return spawnCpe(['--state-dir', join(dir, `state-${port}`), '--router-port', String(port)], {
+      CPE_CONFIG: join(dir, 'settings.json'),
+      DBUS_SYSTEM_BUS_ADDRESS: address,
     });
   };
   const readyThenStop = async (address: string): Promise<string> => {
     const child = await cpeWith(address);
     let output = '';
     await untilReady(child, 'the CPE', (t) => (output += t));
-    const code = await new Promise<number | null>((resolve) => {
-      child.once('exit', (c) => resolve(c));
-      child.kill('SIGTERM');
-    });
-    assert.equal(code, 0, output);
+    assert.equal(await sigterm(child), 0, output);
     return output;
   };
 
@@ -298,14 +276,10 @@ describe('--supervisor auto (the default) without a usable system bus', function
     // Stopped while still waiting for the bus: a clean exit, not a crash.
     const child = await cpeWith(`unix:path=${path}`);
     let output = '';
-    child.stdout.on('data', (t: Buffer) => (output += t.toString()));
-    child.stderr.on('data', (t: Buffer) => (output += t.toString()));
+    child.stdout!.on('data', (t: Buffer) => (output += t.toString()));
+    child.stderr!.on('data', (t: Buffer) => (output += t.toString()));
     await until(() => /embedded router listening/.test(output), 20_000, 'the router up');
-    const code = await new Promise<number | null>((resolve) => {
-      child.once('exit', (c) => resolve(c));
-      child.kill('SIGTERM');
-    });
-    assert.equal(code, 0, output);
+    assert.equal(await sigterm(child), 0, output);
     for (const c of held) c.destroy();
   });
 });

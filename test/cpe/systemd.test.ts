@@ -11,7 +11,7 @@ import type { BusEvent } from '../../lib/bus/qmf.js';
 import { silentLogger } from '../../lib/log.js';
 import { templateInstance } from '../../lib/systemd/escape.js';
 import { SystemdManager, type UnitDetails } from '../../lib/systemd/manager.js';
-import { CI, until } from '../support/bus.js';
+import { requireOrSkip, until } from '../support/bus.js';
 import { CpeClient, EXAMPLE_NAME, EXAMPLE_XML, exampleAs } from '../support/cpe.js';
 import { poll, sandboxUnavailable, SystemdSandbox } from '../support/systemd-sandbox.js';
 
@@ -52,11 +52,7 @@ describe('the CPE under real systemd (sandbox)', function () {
   const hostBefore = HOST_PATHS.map((p) => existsSync(p));
 
   before(async function () {
-    const why = sandboxUnavailable();
-    if (why) {
-      if (CI) throw new Error(`real systemd is required under CI=true: ${why}`);
-      this.skip();
-    }
+    requireOrSkip(this, 'real systemd', sandboxUnavailable());
     sandbox = await SystemdSandbox.boot();
     await sandbox.installUnits();
     await sandbox.systemctl('start', 'cpe.service').catch(async (err: Error) => {

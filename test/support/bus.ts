@@ -125,6 +125,16 @@ export function ensureRabbitMq(): Promise<string | null> {
   return rabbit;
 }
 
+/**
+ * Skips the suite when `why` says what it lacks — and fails it under
+ * CI=true, where no integration test may skip.
+ */
+export function requireOrSkip(context: Mocha.Context, what: string, why: string | undefined): void {
+  if (why === undefined) return;
+  if (CI) throw new Error(`${what} is required under CI=true: ${why}`);
+  context.skip();
+}
+
 /** A RabbitMQ transport, or (outside CI) skips the suite when there is none. */
 export async function rabbitmq(context: Mocha.Context): Promise<Transport> {
   context.timeout(180_000);

@@ -143,9 +143,9 @@ export class SystemdSandbox {
     // The sandbox shares the host's /etc: the host's /etc/cpe/cpe.json must not leak
     // in, and ConfigurationDirectory= must not create /etc/cpe on the host. The test's
     // own settings file instead.
-    // The DPEs read it too, as they read /etc/cpe/cpe.json on a real host.
+    // The DPEs and the agent read it too, as they read /etc/cpe/cpe.json on a real host.
     writeFileSync(this.path('/run/cpe-test/cpe.json'), `${JSON.stringify(settings)}\n`);
-    for (const unit of ['cpe.service', 'dpe@.service']) {
+    for (const unit of ['cpe.service', 'dpe@.service', 'cpe-agent.service']) {
       await this.exec(['mkdir', '-p', `/run/systemd/system/${unit}.d`]);
       writeFileSync(
         this.path(`/run/systemd/system/${unit}.d/test.conf`),
