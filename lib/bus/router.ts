@@ -314,12 +314,17 @@ export class EmbeddedRouter {
       return;
     }
     this.stats.routed += 1;
-    // Re-encoded: ids must keep their AMQP type (rhea would turn a binary one into a uuid).
-    const encoded = rhea.message.encode({
-      ...message,
-      message_id: wireMessageId(message.message_id),
-      correlation_id: wireMessageId(message.correlation_id),
-    });
+    // Re-encoded: ids must keep their AMQP type (rhea would turn a binary one into a
+    // uuid). Only Buffer ids need it; every other message goes as it is, uncopied.
+    const encoded = rhea.message.encode(
+      Buffer.isBuffer(message.message_id) || Buffer.isBuffer(message.correlation_id)
+        ? {
+            ...message,
+            message_id: wireMessageId(message.message_id),
+            correlation_id: wireMessageId(message.correlation_id),
+          }
+        : message,
+    );
     for (const outgoing of receivers) this.#deliver(outgoing, encoded);
     if (delivery.remote_settled) settleLocally(delivery);
     else delivery.accept();
