@@ -23,9 +23,14 @@ if (ctx.rest.length > 0) {
 }
 // The CPE's bus follows its own router unless told otherwise: `--router-port N`
 // alone must not leave it talking to a router that is not there.
+/** Where a client reaches a router listening on `host` (any address: loopback). */
+function dialable(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
 const busUrl =
   s.router && s.busUrl === BUS_SETTINGS.busUrl.default
-    ? `amqp://${s.routerHost === '0.0.0.0' || s.routerHost === '::' ? '127.0.0.1' : s.routerHost.includes(':') ? `[${s.routerHost}]` : s.routerHost}:${s.routerPort}`
+    ? `amqp://${dialable(s.routerHost)}:${s.routerPort}`
     : s.busUrl;
 const bus = { ...s, busUrl };
 // DPEs started as processes inherit the bus settings through the environment.
