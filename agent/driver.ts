@@ -54,7 +54,8 @@ export async function missingProgram(
   const st = await stat(path).catch(() => null);
   let why: string | null = null;
   if (!st) why = `${what} ${path} is not installed`;
-  else if (!st.isFile()) why = `${path} is not a ${what} (not a file)`;
+  else if (!st.isFile())
+    why = `${path} is not ${/^[aeiou]/i.test(what) ? 'an' : 'a'} ${what} (not a file)`;
   else
     why = await access(path, constants.X_OK).then(
       () => null,
