@@ -5,11 +5,15 @@
  */
 import { SerialByKey } from '../lib/serial.js';
 import { randomUUID } from 'node:crypto';
-import { CPE_EVENTS, DPE_OBJECT, dpeNode } from '../lib/addresses.js';
-import type { Bus } from '../lib/bus/bus.js';
+import { DPE_OBJECT, dpeNode } from '../lib/addresses.js';
 import type { MethodClient } from '../lib/bus/client.js';
-import { publishEvents } from '../lib/bus/events.js';
-import type { QmfMap, Severity } from '../lib/bus/qmf.js';
+import {
+  Malformed,
+  parseEventBody,
+  type BusEvent,
+  type QmfMap,
+  type Severity,
+} from '../lib/bus/qmf.js';
 import type { ObjectMethods } from '../lib/bus/server.js';
 import {
   parseDeployableConfig,
@@ -18,8 +22,12 @@ import {
 } from '../lib/config/index.js';
 import { failpoint } from '../lib/failpoint.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import { checkRecoveryCommands } from '../lib/recovery.js';
+import { EVENT_FILTERS, parseEventQuery } from '../lib/events/filter.js';
 import type { DpeWatch } from './dpe-watch.js';
+import type { EventPipeline } from './event-pipeline.js';
+import { eventQmf, queryEvents } from './event-query.js';
 import type { Reconciler } from './reconcile.js';
 import { hashConfig, type DeployableRecord, type DeployableStore } from './store.js';
 import { isUp, type DpeSupervisor } from './supervisor.js';
@@ -32,6 +40,9 @@ export const ApiCode = {
 
 /** How long deployable_status waits for the DPE's own account. */
 const DPE_STATUS_TIMEOUT_MS = 2000;
+
+/** Events per events_submit call at most. */
+const MAX_SUBMIT = 1000;
 
 /** rc values of the original API (errno-style). */
 export const RC = { ok: 0, noSuchDeployable: 2, invalid: 22 } as const;
@@ -48,7 +59,8 @@ export interface CpeApiDeps {
   readonly reconciler: Reconciler;
   readonly supervisor: DpeSupervisor;
   readonly watch: DpeWatch;
-  readonly bus: Bus;
+  readonly events: EventPipeline;
+  readonly log: Logger;
   readonly now?: () => number;
 }
 
@@ -61,15 +73,39 @@ export class CpeApi {
     this.#d = deps;
   }
 
+  /** The CPE's own event: stored in the event log, then published. */
   event(name: string, severity: Severity, values: QmfMap): void {
-    publishEvents(this.#d.bus, CPE_EVENTS, [
-      {
-        name,
-        severity,
-        timestamp: (this.#d.now ?? Date.now)(),
-        values: { id: randomUUID(), ...values },
-      },
-    ]);
+    const event = {
+      name,
+      severity,
+      timestamp: (this.#d.now ?? Date.now)(),
+      values: { id: randomUUID(), ...values },
+    };
+    try {
+      this.#d.events.submit([event], 'cpe');
+    } catch (err) {
+      // What it tells of has happened; only its record is lost.
+      this.#d.log.error('an event could not be stored', { event: name, error: errorMessage(err) });
+    }
+  }
+
+  /** A DPE's events (events_submit): stored before the answer, so an answered batch is kept. */
+  submitEvents(source: string, list: readonly unknown[]): QmfMap {
+    const events: BusEvent[] = [];
+    const refused: string[] = [];
+    for (const [i, item] of list.entries()) {
+      const e = parseEventBody(item);
+      if (e instanceof Malformed) refused.push(`event ${i}: ${e.reason}`);
+      else events.push(e);
+    }
+    const r = this.#d.events.submit(events, source);
+    return { accepted: r.accepted, duplicates: r.duplicates, refused: [...refused, ...r.refused] };
+  }
+
+  async queryEvents(args: QmfMap): Promise<QmfMap> {
+    const q = parseEventQuery(args, (this.#d.now ?? Date.now)());
+    const a = await queryEvents(this.#d.events, q);
+    return { events: a.events.map(eventQmf), next_cursor: a.nextCursor, last_seq: a.lastSeq };
   }
 
   async #checkConfig(name: string, xml: string): Promise<{ uuid: string }> {
@@ -215,6 +251,21 @@ export class CpeApi {
     };
   }
 
+  /** Every deployable's status, asked of their DPEs at once. */
+  async statusAll(): Promise<QmfMap[]> {
+    const records = await this.#d.store.list();
+    const all = await Promise.all(
+      records.map((r) =>
+        this.status(r.name).catch((err: unknown) => {
+          // Destroyed meanwhile: not listed.
+          if (err instanceof CpeError && err.code === ApiCode.unknownDeployable) return null;
+          throw err;
+        }),
+      ),
+    );
+    return all.filter((s): s is QmfMap => s !== null);
+  }
+
   /** What the DPE says of the deployable (its assemblies and services), when it can be asked. */
   async #dpeStatus(name: string, running: boolean): Promise<QmfMap> {
     const none = (why: string): QmfMap => ({
@@ -323,6 +374,23 @@ export class CpeApi {
       deployable_stop: {
         args: { name: NAME, uuid: UUID },
         handler: (a) => this.setDesired(s(a, 'name'), s(a, 'uuid'), 'stopped'),
+      },
+      events_submit: {
+        args: {
+          source: { type: 'string', pattern: /^(cpe|dpe\.[A-Za-z0-9_][A-Za-z0-9._-]{0,63})$/ },
+          events: { type: 'list', maxItems: MAX_SUBMIT },
+        },
+        handler: (a) => this.submitEvents(s(a, 'source'), a.events as unknown[]),
+      },
+      events_query: {
+        // Every filter optional; parseEventQuery checks values (BAD_FILTER), the server the types.
+        args: Object.fromEntries(
+          Object.entries(EVENT_FILTERS).map(([k, f]) => [
+            k,
+            { type: k === 'since' || k === 'until' ? 'any' : f.type, optional: true },
+          ]),
+        ),
+        handler: (a) => this.queryEvents(a),
       },
       deployable_reload: {
         args: { name: NAME, uuid: UUID },

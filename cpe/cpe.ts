@@ -22,6 +22,15 @@ import { Reconciler, type RestartPolicy } from './reconcile.js';
 import { DeployableStore } from './store.js';
 import type { DpeSupervisor } from './supervisor.js';
 import { SystemdSupervisor } from './systemd-supervisor.js';
+import { EventLog, type Retention } from './event-log.js';
+import {
+  EventPipeline,
+  logPublisher,
+  topicPublisher,
+  type EventPublisher,
+} from './event-pipeline.js';
+import { HttpServer } from './http.js';
+import { WebhookPublisher } from './webhook.js';
 
 export interface CpeOptions {
   readonly log: Logger;
@@ -37,6 +46,19 @@ export interface CpeOptions {
   readonly bus: () => Bus;
   readonly restartPolicy?: RestartPolicy;
   readonly resyncMs?: number;
+  readonly events?: {
+    readonly retention?: Retention;
+    readonly sync?: 'full' | 'normal';
+    /** Each event as a line of the CPE's log (default true). */
+    readonly log?: boolean;
+    readonly webhook?: { readonly url: string; readonly token?: string; readonly maxQueue: number };
+  };
+  /** The HTTP API and web view; null: none. */
+  readonly http?: {
+    readonly host: string;
+    readonly port: number;
+    readonly token: string | null;
+  } | null;
   /** Something the CPE cannot go on without is gone (the system bus): start over. */
   readonly onFatal?: (err: Error) => void;
 }
@@ -56,6 +78,9 @@ export function defaultDpeCommand(): string[] {
     ? [process.execPath, ...DPE_NODE_FLAGS, '--import', 'tsx', join(root, 'dpe', 'main.ts')]
     : [process.execPath, ...DPE_NODE_FLAGS, join(root, 'dist', 'dpe', 'main.js')];
 }
+
+export const DEFAULT_RETENTION: Retention = { maxAgeMs: 30 * 86_400_000, maxCount: 2_000_000 };
+const PRUNE_EVERY_MS = 3_600_000;
 
 /** How long the bus may be down before the CPE counts as wedged (its watchdog starves). */
 const STUCK_BUS_MS = 60_000;
@@ -89,6 +114,11 @@ export class Cpe {
   reconciler!: Reconciler;
   watch!: DpeWatch;
   api!: CpeApi;
+  eventLog!: EventLog;
+  events!: EventPipeline;
+  webhook: WebhookPublisher | undefined;
+  http: HttpServer | undefined;
+  #prune: NodeJS.Timeout | undefined;
   #server: MethodServer | undefined;
   #client: MethodClient | undefined;
   #resync: NodeJS.Timeout | undefined;
@@ -104,12 +134,25 @@ export class Cpe {
     mkdirSync(this.#o.stateDir, { recursive: true, mode: 0o750 });
     this.#unlock = lockStateDir(this.#o.stateDir);
     this.store = await DeployableStore.open(this.#o.stateDir, log);
+    const ev = this.#o.events ?? {};
+    this.eventLog = EventLog.open(this.#o.stateDir, {
+      retention: ev.retention ?? DEFAULT_RETENTION,
+      sync: ev.sync,
+      log: log.child({ part: 'events' }),
+    });
     if (this.#o.router) {
       this.router = new EmbeddedRouter(this.#o.router);
       await this.router.start();
     }
     this.bus = this.#o.bus();
     await this.bus.whenUp(30_000);
+    const publishers: EventPublisher[] = [topicPublisher(this.bus)];
+    if (ev.log !== false) publishers.push(logPublisher(log.child({ part: 'event' })));
+    if (ev.webhook) {
+      this.webhook = new WebhookPublisher({ ...ev.webhook, log: log.child({ part: 'webhook' }) });
+      publishers.push(this.webhook);
+    }
+    this.events = new EventPipeline(this.eventLog, publishers, log);
     this.supervisor = await chooseSupervisor(this.#o);
     this.watch = new DpeWatch(this.bus, log);
     this.reconciler = new Reconciler(this.store, this.supervisor, log, {
@@ -124,7 +167,8 @@ export class Cpe {
       reconciler: this.reconciler,
       supervisor: this.supervisor,
       watch: this.watch,
-      bus: this.bus,
+      events: this.events,
+      log,
     });
     this.supervisor.onChange((c) => {
       const stopped = c.state === 'failed' || c.state === 'inactive';
@@ -164,6 +208,22 @@ export class Cpe {
     await this.reconciler.resync();
     this.#resync = setInterval(() => void this.reconciler.resync(), this.#o.resyncMs ?? 30_000);
     this.#resync.unref();
+    const prune = (): void =>
+      void this.eventLog
+        .prune()
+        .catch((err: unknown) =>
+          log.error('old events could not be deleted', { error: errorMessage(err) }),
+        );
+    prune();
+    this.#prune = setInterval(prune, PRUNE_EVERY_MS);
+    this.#prune.unref();
+    if (this.#o.http)
+      this.http = await HttpServer.start({
+        ...this.#o.http,
+        api: this.api,
+        events: this.events,
+        log: log.child({ part: 'http' }),
+      });
   }
 
   /**
@@ -187,7 +247,6 @@ export class Cpe {
     }
   }
 
-  /** Stops serving; DPEs keep running (a CPE restart must not disturb deployments). */
   /**
    * Why the CPE is not doing its job, or null: its bus down for over a
    * minute (its own router's, or a broker's), or no resync finished for two
@@ -203,16 +262,24 @@ export class Cpe {
     return null;
   }
 
-  /** Also while starting: a SIGTERM may come at any point of start(). */
+  /**
+   * Stops serving; DPEs keep running (a CPE restart must not disturb
+   * deployments). Also while starting: a SIGTERM may come at any point of start().
+   */
   async stop(): Promise<void> {
     const self = this as Partial<Cpe>;
     clearInterval(this.#resync);
+    clearInterval(this.#prune);
+    // Followers (streams, long polls) end first, so the HTTP server can close.
+    await self.events?.close();
+    await this.http?.close();
     self.reconciler?.close();
     this.#server?.close();
     this.#client?.close();
     self.watch?.close();
     await self.supervisor?.close();
     self.store?.close();
+    self.eventLog?.close();
     await self.bus?.close();
     await this.router?.close();
     this.#unlock?.();

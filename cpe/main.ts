@@ -5,6 +5,7 @@ import { BUS_SETTINGS, DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
 import { join } from 'node:path';
 import { redactUrl } from '../lib/bus/bus.js';
+import { readTokenFile } from '../lib/files.js';
 import { allowedCommands } from '../lib/recovery.js';
 import { Cpe } from './cpe.js';
 import { CPE_SETTINGS } from './settings.js';
@@ -47,8 +48,32 @@ for (const key of [
   dpeEnv[envOf(CPE_SETTINGS[key])] = String(bus[key]);
 // Their saved PE inputs go beside their pidfiles and logs.
 dpeEnv[envOf(DPE_STATE_ROOT)] = join(s.stateDir, 'dpe');
+/** The settings' token files, read now: a missing one is a start-up error, not a 401 later. */
+function tokens(): { http: string | null; webhook: string | undefined } {
+  try {
+    return {
+      http: s.httpTokenFile ? readTokenFile(s.httpTokenFile, 'http.tokenFile') : null,
+      webhook: s.webhookTokenFile
+        ? readTokenFile(s.webhookTokenFile, 'events.webhookTokenFile')
+        : undefined,
+    };
+  } catch (err) {
+    process.stderr.write(`cpe: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+}
+const token = tokens();
 const cpe = new Cpe({
   log,
+  events: {
+    retention: { maxAgeMs: s.eventsMaxAgeDays * 86_400_000, maxCount: s.eventsMaxCount },
+    sync: s.eventsSync as 'full' | 'normal',
+    log: s.eventsLog,
+    webhook: s.webhookUrl
+      ? { url: s.webhookUrl, token: token.webhook, maxQueue: s.webhookQueue }
+      : undefined,
+  },
+  http: s.http ? { host: s.httpHost, port: s.httpPort, token: token.http } : null,
   stateDir: s.stateDir,
   recoveryCommands: allowedCommands(s.recoveryCommands),
   supervisor: s.supervisor as 'auto' | 'systemd' | 'process',
@@ -83,6 +108,7 @@ try {
     supervisor: cpe.supervisor.kind,
     deployables: count,
     bus: redactUrl(busUrl),
+    http: cpe.http?.url ?? null,
   });
 } catch (err) {
   await unlessStopping(signals);

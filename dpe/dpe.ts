@@ -6,7 +6,8 @@
  * systemd's ReloadUnit or the CPE's supervisor, or the CPE's
  * deployable_config_changed event). Around the engine: the agents'
  * heartbeats in, agent calls and recovery drivers out, events to the CPE's
- * topic, the `dpe` object's status, and saved PE inputs.
+ * event log (through the outbox, at least once), the `dpe` object's status,
+ * and saved PE inputs.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -23,19 +24,16 @@ import {
 import type { Bus, Subscription } from '../lib/bus/bus.js';
 import { MethodClient } from '../lib/bus/client.js';
 import { RemoteError } from '../lib/bus/errors.js';
-import {
-  HeartbeatSender,
-  publishEvents,
-  subscribeEvents,
-  subscribeHeartbeats,
-} from '../lib/bus/events.js';
+import { HeartbeatSender, subscribeEvents, subscribeHeartbeats } from '../lib/bus/events.js';
 import type { Heartbeat, QmfValue } from '../lib/bus/qmf.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { systemClock } from '../lib/clock.js';
 import { loadDeployableConfig, type DeployableConfig } from '../lib/config/index.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
+import { Outbox } from '../lib/events/outbox.js';
 import type { Logger } from '../lib/log.js';
 import { busAgents } from './agents.js';
+import { EventForwarder } from './event-forwarder.js';
 import type { AssemblyMetrics } from '../pe/index.js';
 import { DeployableEngine } from './engine.js';
 import { countersOf } from './status.js';
@@ -60,12 +58,18 @@ export interface DpeOptions {
   /** After the bus returns, how long agents get to reconnect before silence counts. */
   readonly agentReconnectMs: number;
   readonly inventoryTimeoutMs: number;
+  /** The events not yet acknowledged by the CPE: a file (outbox.jsonl), or null to keep them in memory. */
+  readonly outbox: { readonly file: string | null; readonly max: number };
 }
+
+/** How long a stopping DPE waits for the CPE to take its last events (the rest wait in the outbox). */
+const DRAIN_MS = 2000;
 
 export class Dpe {
   readonly #o: DpeOptions;
   readonly #client: MethodClient;
   readonly #beats: HeartbeatSender;
+  readonly #forwarder: EventForwarder;
   #events: Subscription | undefined;
   #beatsIn: Subscription | undefined;
   #server: MethodServer | undefined;
@@ -85,6 +89,13 @@ export class Dpe {
       name: `dpe.${options.name}`,
       logger: options.log,
       maxInFlight: 20_000,
+    });
+    this.#forwarder = new EventForwarder({
+      deployable: options.name,
+      outbox: new Outbox(options.outbox.file, options.outbox.max, options.log),
+      client: this.#client,
+      bus: options.bus,
+      log: options.log,
     });
     this.#beats = new HeartbeatSender(
       options.bus,
@@ -125,6 +136,7 @@ export class Dpe {
   }
 
   async start(): Promise<void> {
+    this.#forwarder.start();
     this.#events = subscribeEvents(
       this.#o.bus,
       CPE_EVENTS,
@@ -233,7 +245,7 @@ export class Dpe {
       }),
       newId: randomUUID,
       emit: (name, severity, values) =>
-        publishEvents(o.bus, CPE_EVENTS, [{ name, severity, timestamp: Date.now(), values }]),
+        this.#forwarder.add({ name, severity, timestamp: Date.now(), values }),
       onPlan: (input, plan) => {
         if (plan.actions.length === 0 || !this.#replay) return;
         // Off the path from a deadline to the actions it calls for.
@@ -286,6 +298,8 @@ export class Dpe {
     this.#server?.close();
     this.#beats.stop();
     this.#events?.close();
+    await this.#forwarder.drain(DRAIN_MS);
+    this.#forwarder.close();
     this.#client.close();
     await this.#o.bus.close();
   }

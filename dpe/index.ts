@@ -2,7 +2,6 @@
 export { DeployableEngine, DPE_EVENTS, type EngineOptions, type Emit } from './engine.js';
 export {
   simulate,
-  describeEvent,
   parseFault,
   parseOffset,
   FAULT_KINDS,

@@ -25,6 +25,12 @@ export const DPE_SETTINGS = {
     default: 200,
     help: 'how many PE inputs (with their plans) to keep for cpectl simulate; 0 keeps none',
   },
+  outboxMax: {
+    key: 'dpe.outboxMax',
+    type: 'integer',
+    default: 100_000,
+    help: "events kept for the CPE while it cannot take them (in the state directory's outbox.jsonl); past it the oldest tenth is dropped and logged",
+  },
   agentReconnectMs: {
     key: 'dpe.agentReconnectMs',
     type: 'integer',

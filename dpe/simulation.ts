@@ -10,7 +10,8 @@
  */
 import type { OpResult } from '../lib/agent/protocol.js';
 import { BusCode, BusError } from '../lib/bus/errors.js';
-import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
+import type { QmfMap } from '../lib/bus/qmf.js';
+import { describeEvent } from '../lib/events/describe.js';
 import { VirtualClock } from '../lib/clock.js';
 import type { AssemblyConfig } from '../lib/config/index.js';
 import { formatDuration, Invalid, parseDurationOrZero } from '../lib/config/values.js';
@@ -234,8 +235,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
     newId: () => `e${++eventId}`,
     emit: (name, _severity, values) => {
       activity = clock.now();
-      const text = describeEvent(name, values);
-      if (text !== null) line(text);
+      line(describeEvent(name, values));
     },
   });
   engine.store.load(input);
@@ -392,42 +392,4 @@ export async function simulate(o: SimulationOptions): Promise<SimulationResult> 
   }
   engine.close();
   return { endedMs: clock.now() - start, reason, engine, assemblies: sims };
-}
-
-/** An event of the DPE's as one line for people (the simulator's timeline, the demo). */
-export function describeEvent(name: string, v: QmfMap): string | null {
-  const s = (k: string): string => qmfText(v[k]);
-  switch (name) {
-    case 'assembly_state_change':
-      return `assembly ${s('assembly')} ${s('previous') || 'new'} → ${s('state')}: ${s('reason')}`;
-    case 'service_state_change':
-      return `service ${s('service')} on ${s('assembly')}: ${s('previous') || 'new'} → ${s('state')} (${s('reason')})`;
-    case 'deployable_state_change':
-      return `deployable ${s('previous') || 'new'} → ${s('state')}: ${s('reason')}`;
-    case 'action_started':
-      return `start  ${s('type')} ${target(v)}  [${s('rule')}] ${s('reason')}`;
-    case 'action_finished':
-      return `done   ${s('type')} ${target(v)}: ${s('detail')}`;
-    case 'action_failed':
-      return `FAILED ${s('type')} ${target(v)}: ${s('detail')}`;
-    case 'action_blocked':
-      return `BLOCKED ${target(v)}: ${s('reason')}`;
-    case 'notify':
-      return `notify ${s('reason')}`;
-    default: {
-      // Others' events (the CPE's): the name and what it carries.
-      const rest = Object.entries(v)
-        .filter(([k, x]) => k !== 'id' && k !== 'deployable' && x !== null)
-        .map(([k, x]) => `${k}=${qmfText(x)}`);
-      return [name, ...rest].join(' ');
-    }
-  }
-}
-
-function target(v: QmfMap): string {
-  const service = qmfText(v.service);
-  const assembly = qmfText(v.assembly);
-  if (v.to !== undefined) return `${service} ${qmfText(v.from)} → ${qmfText(v.to)}`;
-  if (service && assembly) return `${service} on ${assembly}`;
-  return service || assembly;
 }

@@ -2,6 +2,7 @@
  * One wording for a file that cannot be read, whichever command or daemon
  * reads it: "FILE: no such file", "FILE: is a directory, not a file", …
  */
+import { readFileSync } from 'node:fs';
 import { CpeError } from './errors.js';
 
 const WORDS: Readonly<Record<string, string>> = {
@@ -28,4 +29,17 @@ export function fileMessage(path: string, err: unknown): string {
 /** The error a command reports for a file it cannot read; `code` says what kind of file it is. */
 export function unreadable(path: string, err: unknown, code = 'FILE_UNREADABLE'): CpeError {
   return new CpeError(code, fileMessage(path, err), { cause: err });
+}
+
+/** A secret kept in a file (a bearer token): its first line, which must not be empty. */
+export function readTokenFile(path: string, setting: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CpeError('TOKEN_UNREADABLE', `${setting}: ${fileMessage(path, err)}`, { cause: err });
+  }
+  const token = text.split('\n')[0]!.trim();
+  if (!token) throw new CpeError('TOKEN_UNREADABLE', `${setting}: ${path} is empty`);
+  return token;
 }

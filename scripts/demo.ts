@@ -13,7 +13,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeEvent } from '../dpe/index.js';
+import { describeEvent } from '../lib/events/describe.js';
 import { Bus } from '../lib/bus/bus.js';
 import { subscribeEvents } from '../lib/bus/events.js';
 import { silentLogger } from '../lib/log.js';

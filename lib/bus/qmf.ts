@@ -202,12 +202,17 @@ export function eventMessage(event: BusEvent): Message {
     application_properties: properties(OPCODE.dataIndication, 'indication', {
       'qmf.content': '_event',
     }),
-    body: {
-      _schema_id: { _package_name: PACKAGE, _class_name: event.name, _type: '_event' },
-      _timestamp: new Date(event.timestamp),
-      _severity: SEVERITIES.indexOf(event.severity),
-      _values: event.values,
-    },
+    body: eventBody(event),
+  };
+}
+
+/** An event as QMF's event map (a message body, or an entry of events_submit's list). */
+export function eventBody(event: BusEvent): QmfMap {
+  return {
+    _schema_id: { _package_name: PACKAGE, _class_name: event.name, _type: '_event' },
+    _timestamp: new Date(event.timestamp),
+    _severity: SEVERITIES.indexOf(event.severity),
+    _values: event.values,
   };
 }
 
@@ -220,22 +225,29 @@ export function parseEvents(message: Message): BusEvent[] | Malformed {
   const list = Array.isArray(body) ? body : [body];
   const events: BusEvent[] = [];
   for (const item of list) {
-    if (!isMap(item)) return new Malformed('an event is not a map');
-    const schema = item._schema_id;
-    const name = isMap(schema) ? schema._class_name : undefined;
-    if (typeof name !== 'string') return new Malformed('_schema_id._class_name is missing');
-    const values = item._values ?? {};
-    if (!isMap(values)) return new Malformed('_values is not a map');
-    const ts = item._timestamp;
-    const severity = typeof item._severity === 'number' ? SEVERITIES[item._severity] : undefined;
-    events.push({
-      name,
-      timestamp: ts instanceof Date ? ts.getTime() : typeof ts === 'number' ? ts : 0,
-      severity: severity ?? 'info',
-      values,
-    });
+    const event = parseEventBody(item);
+    if (event instanceof Malformed) return event;
+    events.push(event);
   }
   return events;
+}
+
+/** One QMF event map → an event, or what is wrong with it. */
+export function parseEventBody(item: unknown): BusEvent | Malformed {
+  if (!isMap(item)) return new Malformed('an event is not a map');
+  const schema = item._schema_id;
+  const name = isMap(schema) ? schema._class_name : undefined;
+  if (typeof name !== 'string') return new Malformed('_schema_id._class_name is missing');
+  const values = item._values ?? {};
+  if (!isMap(values)) return new Malformed('_values is not a map');
+  const ts = item._timestamp;
+  const severity = typeof item._severity === 'number' ? SEVERITIES[item._severity] : undefined;
+  return {
+    name,
+    timestamp: ts instanceof Date ? ts.getTime() : typeof ts === 'number' ? ts : 0,
+    severity: severity ?? 'info',
+    values,
+  };
 }
 
 // --- heartbeats --------------------------------------------------------------------

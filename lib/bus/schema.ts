@@ -17,6 +17,8 @@ export interface ArgSpec {
   readonly pattern?: RegExp;
   /** Strings: the accepted values. */
   readonly oneOf?: readonly string[];
+  /** Lists: the most entries accepted. */
+  readonly maxItems?: number;
   /** Numbers: the accepted range. */
   readonly min?: number;
   readonly max?: number;
@@ -72,6 +74,8 @@ function mismatch(spec: ArgSpec, value: QmfValue): string | null {
     if (spec.oneOf && !spec.oneOf.includes(value)) return `must be one of ${spec.oneOf.join(', ')}`;
     if (spec.pattern && !spec.pattern.test(value)) return `does not have the expected form`;
   }
+  if (Array.isArray(value) && spec.maxItems !== undefined && value.length > spec.maxItems)
+    return `has more than ${spec.maxItems} entries`;
   if (typeof value === 'number') {
     if (spec.min !== undefined && value < spec.min) return `must be at least ${spec.min}`;
     if (spec.max !== undefined && value > spec.max) return `must be at most ${spec.max}`;

@@ -1,0 +1,130 @@
+/**
+ * Events, collect → process → publish (as snap's pipeline does): collected
+ * from the CPE itself and from DPEs (events_submit), processed into log
+ * entries (an id is required; a resent id is a duplicate), stored, and then
+ * handed to the publishers: the AMQP topic, the daemon's log, a webhook,
+ * and live followers (SSE, follow queries). The store comes first and is the
+ * only one that can refuse: what is acknowledged is on disk; a publisher
+ * that fails loses nothing stored.
+ */
+import { CPE_EVENTS } from '../lib/addresses.js';
+import type { Bus } from '../lib/bus/bus.js';
+import { publishEvents } from '../lib/bus/events.js';
+import type { BusEvent } from '../lib/bus/qmf.js';
+import { errorMessage } from '../lib/errors.js';
+import { busEventOf, entryOf, type EventEntry, type LoggedEvent } from '../lib/events/record.js';
+import type { Logger, LogLevel } from '../lib/log.js';
+import type { EventLog } from './event-log.js';
+
+export interface EventPublisher {
+  readonly name: string;
+  /** Events just stored, in order. Must not throw: a publisher's troubles are its own. */
+  publish(events: readonly LoggedEvent[]): void;
+  close?(): Promise<void> | void;
+}
+
+export interface SubmitResult {
+  /** Stored now. */
+  readonly accepted: number;
+  /** Already stored (a resend). */
+  readonly duplicates: number;
+  /** Not events the log can keep (no id), with why. */
+  readonly refused: string[];
+}
+
+export class EventPipeline {
+  readonly #followers = new Set<(events: readonly LoggedEvent[]) => void>();
+  #closed = false;
+
+  constructor(
+    readonly store: EventLog,
+    private readonly publishers: readonly EventPublisher[],
+    private readonly log: Logger,
+  ) {}
+
+  /** Stores what is new, then publishes it. Throws only when the store fails (nothing acknowledged). */
+  submit(events: readonly BusEvent[], source: string): SubmitResult {
+    const entries: EventEntry[] = [];
+    const refused: string[] = [];
+    for (const e of events) {
+      const entry = entryOf(e, source);
+      if (entry) entries.push(entry);
+      else refused.push(`${e.name}: no id`);
+    }
+    const stored = this.store.append(entries);
+    if (stored.length > 0) this.#publish(stored);
+    return { accepted: stored.length, duplicates: entries.length - stored.length, refused };
+  }
+
+  #publish(stored: readonly LoggedEvent[]): void {
+    for (const p of this.publishers) {
+      try {
+        p.publish(stored);
+      } catch (err) {
+        this.log.warn('an event publisher failed', { publisher: p.name, error: errorMessage(err) });
+      }
+    }
+    for (const f of this.#followers) f(stored);
+  }
+
+  /**
+   * Calls back with every batch stored from now on, until the returned
+   * function is called; and once with none when the pipeline closes.
+   */
+  follow(listener: (events: readonly LoggedEvent[]) => void): () => void {
+    if (this.#closed) {
+      listener([]);
+      return () => undefined;
+    }
+    this.#followers.add(listener);
+    return () => this.#followers.delete(listener);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const f of [...this.#followers]) f([]);
+    this.#followers.clear();
+    for (const p of this.publishers) await p.close?.();
+  }
+}
+
+/** The AMQP topic `cpe.events`, for cloud management software (pre-settled, as before). */
+export function topicPublisher(bus: Bus): EventPublisher {
+  return {
+    name: 'topic',
+    publish: (events) => void publishEvents(bus, CPE_EVENTS, events.map(busEventOf)),
+  };
+}
+
+const LEVEL: Readonly<Record<string, LogLevel>> = {
+  emerg: 'error',
+  alert: 'error',
+  crit: 'error',
+  error: 'error',
+  warn: 'warn',
+  notice: 'info',
+  info: 'info',
+  debug: 'debug',
+};
+
+/** The daemon's log (journald, under systemd): one line per event at its severity's priority. */
+export function logPublisher(log: Logger): EventPublisher {
+  return {
+    name: 'log',
+    publish: (events) => {
+      for (const e of events)
+        log[LEVEL[e.severity] ?? 'info'](e.text, {
+          event: e.kind,
+          event_id: e.id,
+          deployable: e.deployable,
+          assembly: e.assembly,
+          service: e.service,
+          severity: e.severity,
+        });
+    },
+  };
+}
