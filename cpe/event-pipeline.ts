@@ -120,10 +120,11 @@ export function logPublisher(log: Logger): EventPublisher {
         log[LEVEL[e.severity] ?? 'info'](e.text, {
           event: e.kind,
           event_id: e.id,
-          deployable: e.deployable,
-          assembly: e.assembly,
-          service: e.service,
           severity: e.severity,
+          // Absent, not null, where an event is not about one.
+          deployable: e.deployable ?? undefined,
+          assembly: e.assembly ?? undefined,
+          service: e.service ?? undefined,
         });
     },
   };

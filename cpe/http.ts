@@ -44,6 +44,14 @@ function statusOf(code: string): number {
   return 500;
 }
 
+/** Ajv's first complaint in words: an unknown parameter is named, not "additional properties". */
+function validationMessage(err: Error & { validation?: unknown }): string {
+  const first = (err.validation as { keyword?: string; params?: Record<string, unknown> }[])[0];
+  const extra =
+    first?.keyword === 'additionalProperties' ? first.params?.additionalProperty : undefined;
+  return typeof extra === 'string' ? `unknown parameter "${extra}"` : err.message;
+}
+
 function sameToken(given: string, token: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(token);
@@ -89,7 +97,7 @@ export class HttpServer {
             RouteSpec | undefined;
           return reply
             .code(400)
-            .send({ code: spec?.badRequest ?? 'BAD_ARGUMENT', message: err.message });
+            .send({ code: spec?.badRequest ?? 'BAD_ARGUMENT', message: validationMessage(err) });
         }
         if (err instanceof CpeError)
           return reply.code(statusOf(err.code)).send({ code: err.code, message: err.message });
