@@ -18,32 +18,9 @@ import {
   type Io,
 } from './command.js';
 import { CONFIG_OPTIONS, maxBytesOption } from './config-input.js';
-import { checkedName, REMOTE_HELP, remoteOptions, withCpe, type Remote } from './remote.js';
-
-/** What a remote command does once its arguments are checked: the call, or an exit status. */
-type Prepared = ((remote: Remote) => Promise<number>) | number;
-
-/**
- * A command that talks to the CPE. `prepare` checks its own arguments (and
- * a config) before anything connects, so a typo needs no CPE to be told.
- */
-function remoteCommand(
-  name: string,
-  summary: string,
-  usage: string,
-  prepare: (args: readonly string[], io: Io) => Prepared | Promise<Prepared>,
-): Command {
-  return {
-    name,
-    summary,
-    usage: `${usage}\n\n${REMOTE_HELP}`,
-    async run(args, io) {
-      const options = remoteOptions(args);
-      const action = await prepare(options.rest, io);
-      return typeof action === 'number' ? action : withCpe(options, action);
-    },
-  };
-}
+import { checkedName, remoteCommand, type Remote } from './remote.js';
+import { allStatuses, printOverview } from './overview.js';
+import { colours, printMap, printTable, show } from './table.js';
 
 function onePositional(args: readonly string[], what: string, json = false) {
   const { values, positionals } = parseCommandArgs(args, {
@@ -80,18 +57,6 @@ async function configText(
   // What the CPE stores: the text as checked (a declared encoding becomes UTF-8).
   const text = decodeConfig(bytes, maxBytes, new IssueList(label));
   return text === null ? null : { name: result.config.name, text, json: values.json };
-}
-
-/** A value from a reply, for people: dates as ISO 8601, maps and lists as JSON. */
-function show(v: unknown): string {
-  if (v instanceof Date) return v.toISOString();
-  if (v !== null && typeof v === 'object') return JSON.stringify(v);
-  return String(v);
-}
-
-function printMap(io: Io, map: QmfMap): void {
-  const width = Math.max(...Object.keys(map).map((k) => k.length));
-  for (const [k, v] of Object.entries(map)) writeLine(io.stdout, `${k.padEnd(width)}  ${show(v)}`);
 }
 
 const createOrUpdate = (verb: 'create' | 'update'): Command =>
@@ -208,10 +173,15 @@ running of all. "-" where the DPE has not said yet. --json adds the uuid.`,
 
 export const statusCommand = remoteCommand(
   'status',
-  "show a deployable's state: its DPE, its assemblies and its services",
+  "show every deployable's state, or one's in full: its DPE, assemblies and services",
   `usage: cpectl status [--json] [--wait] NAME
+       cpectl status [--json]
 
-Shows the stored generation and desired state, which supervisor runs the DPE,
+Without a NAME: every deployable on one screen, each assembly with its
+health and the services placed there (colour on a terminal); exit status 0
+when every DPE is ready (or its deployable stopped), 1 otherwise.
+
+With a NAME: shows the stored generation and desired state, which supervisor runs the DPE,
 its state and pid, whether it is ready (running the stored generation and
 beating), and what the DPE says: the deployable's state, each assembly
 (health, last heartbeat, missed beats, agent epoch) and each service (where
@@ -228,7 +198,17 @@ can wait on it).
       json: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
     });
-    if (positionals.length !== 1) throw new UsageError('needs exactly one NAME');
+    if (positionals.length > 1) throw new UsageError('takes at most one NAME');
+    const well = (s: QmfMap): boolean => s.dpe_ready === true || s.desired === 'stopped';
+    if (positionals.length === 0) {
+      if (values.wait) throw new UsageError('--wait needs a NAME');
+      return async (remote) => {
+        const all = await allStatuses(remote);
+        if (values.json) writeLine(io.stdout, JSON.stringify(all, null, 2));
+        else printOverview(io, all, colours(io.stdout));
+        return all.every(well) ? EXIT.ok : EXIT.failed;
+      };
+    }
     const name = checkedName(positionals[0]!);
     const print = (s: QmfMap): void => {
       if (values.json) writeLine(io.stdout, JSON.stringify(s, null, 2));
@@ -238,7 +218,7 @@ can wait on it).
       if (!values.wait) {
         const s = await remote.call('deployable_status', { name });
         print(s);
-        return s.dpe_ready === true || s.desired === 'stopped' ? EXIT.ok : EXIT.failed;
+        return well(s) ? EXIT.ok : EXIT.failed;
       }
       const s = await waitSettled(remote, name, io);
       print(s.status);
@@ -328,18 +308,6 @@ function printStatus(io: Io, s: QmfMap): void {
       }),
     ]);
   }
-}
-
-function printTable(io: Io, rows: readonly (readonly string[])[]): void {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows)
-    writeLine(
-      io.stdout,
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    );
 }
 
 /** The original API's start and stop, which name the deployable by name and uuid. */

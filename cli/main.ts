@@ -11,6 +11,7 @@ import {
   stopCommand,
   updateCommand,
 } from './deployable.js';
+import { eventsCommand } from './events.js';
 import { faultCommand } from './fault.js';
 import { showCommand } from './show.js';
 import { simulateCommand } from './simulate.js';
@@ -25,6 +26,7 @@ const commands = [
   destroyCommand,
   listCommand,
   statusCommand,
+  eventsCommand,
   startCommand,
   stopCommand,
   faultCommand,

@@ -21,7 +21,7 @@ import {
   SettingsError,
   type Settings,
 } from '../lib/settings.js';
-import { UsageError } from './command.js';
+import { UsageError, type Command, type Io } from './command.js';
 
 /** The bus settings that mean something to a command line (no log level: cpectl logs nothing). */
 const CPECTL_BUS = {
@@ -37,8 +37,8 @@ ${settingsHelp(CPECTL_BUS)}
       how long the whole command may take (default 30)`;
 
 export interface Remote {
-  /** A method of the CPE. */
-  call(method: string, args?: QmfMap): Promise<QmfMap>;
+  /** A method of the CPE (within `timeoutMs`, when given, as well as the command's time). */
+  call(method: string, args?: QmfMap, timeoutMs?: number): Promise<QmfMap>;
   /** A method of another object on the bus (an agent's fault injector). */
   callAt(target: CallTarget, method: string, args?: QmfMap): Promise<QmfMap>;
   /** What is left of the command's --timeout, in ms. */
@@ -98,7 +98,8 @@ export async function withCpe<T>(
   work: (remote: Remote) => Promise<T>,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  const left = (): number => deadline - Date.now();
+  // An unbounded command (events --follow) still gives timers a number they can take.
+  const left = (): number => Math.min(deadline - Date.now(), 2 ** 31 - 1);
   const where = `${redactUrl(settings.busUrl)} (profile ${settings.busProfile})`;
   const log = silentLogger();
   const bus = busFrom(settings, 'cpectl', log);
@@ -107,24 +108,29 @@ export async function withCpe<T>(
     logger: log,
     defaultTimeoutMs: timeoutMs,
   });
-  const call = async (target: CallTarget, method: string, args: QmfMap): Promise<QmfMap> => {
-    if (left() <= 0) throw timedOut();
+  const call = async (
+    target: CallTarget,
+    method: string,
+    args: QmfMap,
+    within = Infinity,
+  ): Promise<QmfMap> => {
+    if (left() <= 0) throw timedOut(timeoutMs);
     try {
-      return await client.call(target, method, args, left());
+      return await client.call(target, method, args, Math.min(left(), within));
     } catch (err) {
-      throw explain(err, target);
+      throw explain(err, target, Math.min(timeoutMs, within));
     }
   };
-  const timedOut = (): CpeError =>
+  const timedOut = (ms: number): CpeError =>
     new CpeError(
       BusCode.callTimeout,
-      `no answer within ${timeoutMs / 1000} s from the CPE on ${where}: is the CPE running, and is this its bus? (a broker needs the CPE's --bus-profile: rabbitmq, artemis or plain)`,
+      `no answer within ${ms / 1000} s from the CPE on ${where}: is the CPE running, and is this its bus? (a broker needs the CPE's --bus-profile: rabbitmq, artemis or plain)`,
     );
-  const explain = (err: unknown, target: CallTarget): unknown => {
+  const explain = (err: unknown, target: CallTarget, ms: number): unknown => {
     if (err instanceof RemoteError)
       return new CpeError(err.code, inCommandWords(err.message), { cause: err });
     if (!(err instanceof CpeError)) return err;
-    if (err.code === BusCode.callTimeout) return timedOut();
+    if (err.code === BusCode.callTimeout) return timedOut(ms);
     if (err.code === BusCode.noRoute)
       return new CpeError(
         err.code,
@@ -142,7 +148,8 @@ export async function withCpe<T>(
       );
     }
     return await work({
-      call: (method, a = {}) => call({ address: CPE_NODE, object: CPE_OBJECT }, method, a),
+      call: (method, a = {}, within) =>
+        call({ address: CPE_NODE, object: CPE_OBJECT }, method, a, within),
       callAt: (target, method, a = {}) => call(target, method, a),
       leftMs: left,
     });
@@ -150,4 +157,33 @@ export async function withCpe<T>(
     client.close();
     await bus.close();
   }
+}
+
+/** What a remote command does once its arguments are checked: the call, or an exit status. */
+type Prepared = ((remote: Remote) => Promise<number>) | number;
+
+/**
+ * A command that talks to the CPE. `prepare` checks its own arguments (and
+ * a config) before anything connects, so a typo needs no CPE to be told.
+ */
+export function remoteCommand(
+  name: string,
+  summary: string,
+  usage: string,
+  prepare: (args: readonly string[], io: Io) => Prepared | Promise<Prepared>,
+  /** The command's own time limit when --timeout is not given (events --follow: none). */
+  defaultTimeoutMs?: (args: readonly string[]) => number | undefined,
+): Command {
+  return {
+    name,
+    summary,
+    usage: `${usage}\n\n${REMOTE_HELP}`,
+    async run(args, io) {
+      let options = remoteOptions(args);
+      const own = args.includes('--timeout') ? undefined : defaultTimeoutMs?.(args);
+      if (own !== undefined) options = { ...options, timeoutMs: own };
+      const action = await prepare(options.rest, io);
+      return typeof action === 'number' ? action : withCpe(options, action);
+    },
+  };
 }

@@ -172,3 +172,8 @@ export function openApiDocument(): Record<string, unknown> {
     paths,
   };
 }
+
+/** The document as schemas/openapi.json holds it. */
+export function openApiText(): string {
+  return `${JSON.stringify(openApiDocument(), null, 2)}\n`;
+}

@@ -126,7 +126,7 @@ export class HttpServer {
           ...(spec.querystring ? { querystring: spec.querystring } : {}),
           ...(spec.params ? { params: spec.params } : {}),
         },
-        handler: handler as never,
+        handler,
       });
 
     route(ROUTES.events, async (req) => {
@@ -165,11 +165,11 @@ export class HttpServer {
 
 /** GET /api/v1/events/stream: catch up from Last-Event-ID, then every batch as it is stored. */
 function stream(events: EventPipeline, req: FastifyRequest, reply: FastifyReply): void {
-  const {
-    access_token: _token,
-    after: afterArg,
-    ...filters
-  } = req.query as Record<string, unknown>;
+  const query = req.query as Record<string, unknown>;
+  const afterArg = query.after;
+  const filters = Object.fromEntries(
+    Object.entries(query).filter(([k]) => k !== 'access_token' && k !== 'after'),
+  );
   const lastId = req.headers['last-event-id'];
   if (lastId !== undefined && !/^\d{1,15}$/.test(String(lastId)))
     throw new CpeError('BAD_FILTER', 'Last-Event-ID: expected an event seq');

@@ -114,7 +114,7 @@ export class EventForwarder {
       if (this.#closed) return;
       outbox.ack(batch.length);
       if (Array.isArray(r.refused) && r.refused.length > 0)
-        log.error('the CPE refused events', { refused: r.refused.join('; ') });
+        log.error('the CPE refused events', { refused: r.refused.map(String).join('; ') });
       if (this.#failing) log.info('events reach the CPE again', { pending: outbox.size });
       this.#failing = false;
       this.#retryMs = FIRST_RETRY_MS;

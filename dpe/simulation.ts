@@ -10,7 +10,6 @@
  */
 import type { OpResult } from '../lib/agent/protocol.js';
 import { BusCode, BusError } from '../lib/bus/errors.js';
-import type { QmfMap } from '../lib/bus/qmf.js';
 import { describeEvent } from '../lib/events/describe.js';
 import { VirtualClock } from '../lib/clock.js';
 import type { AssemblyConfig } from '../lib/config/index.js';

@@ -5,18 +5,17 @@
  * simulated assemblies (cpe-agent --simulate), then runs cpectl: create the
  * example deployable, fail a service (it is restarted where it failed),
  * silence an assembly (its service moves), kill the DPE (it comes back and
- * restarts nothing), destroy it, stop everything. Prints each command, what
- * it said, and the events that say why.
+ * restarts nothing), ask the event log what it did, destroy it, stop
+ * everything. Prints each command, what it said, and the events that say
+ * why (from `cpectl events --follow`). `--keep` leaves it running at the
+ * end, for the web view, until Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeEvent } from '../lib/events/describe.js';
-import { Bus } from '../lib/bus/bus.js';
-import { subscribeEvents } from '../lib/bus/events.js';
-import { silentLogger } from '../lib/log.js';
+import { createInterface } from 'node:readline';
 
 const root = join(import.meta.dirname, '..');
 const bin = (name: string): string => join(root, 'dist', name, 'main.js');
@@ -35,12 +34,17 @@ writeFileSync(
 const settings = join(state, 'cpe.json');
 // The host's /etc/cpe/cpe.json stays out of the demo.
 writeFileSync(settings, `${JSON.stringify({ recovery: { commands: recover } })}\n`);
-const port = await new Promise<number>((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port: p } = s.address() as net.AddressInfo;
-    s.close(() => resolve(p));
+const keep = process.argv.includes('--keep');
+const freePort = (): Promise<number> =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = s.address() as net.AddressInfo;
+      s.close(() => resolve(p));
+    });
   });
-});
+const port = await freePort();
+const httpPort = await freePort();
+const web = `http://127.0.0.1:${httpPort}/`;
 const url = `amqp://127.0.0.1:${port}`;
 const bus = ['--config', settings, '--bus-url', url]; // for cpectl and the agents
 
@@ -118,17 +122,14 @@ function stop(child: ChildProcess | undefined): Promise<string> {
 
 let cpe: ChildProcess | undefined;
 let agents: ChildProcess | undefined;
-let watcher: Bus | undefined;
+let watcher: ChildProcess | undefined;
 let failed = false;
 try {
   const cpeLog = join(state, 'cpe.log');
-  say(`$ cpe --supervisor process --state-dir ${state} --router-port ${port} &`);
-  say(`  (its log: ${cpeLog})`);
-  cpe = await daemon(
-    'cpe',
-    ['--supervisor', 'process', '--state-dir', state, '--router-port', String(port)].concat(bus),
-    cpeLog,
-  );
+  const cpeArgs = ['--supervisor', 'process', '--state-dir', state, '--router-port', String(port)];
+  say(`$ cpe ${cpeArgs.join(' ')} --http-port ${httpPort} &`);
+  say(`  (its log: ${cpeLog}; its web view: ${web})`);
+  cpe = await daemon('cpe', [...cpeArgs, '--http-port', String(httpPort), ...bus], cpeLog);
   say(`\n$ cpe-agent --simulate --deployable-config ${config} &`);
   say('  (three simulated assemblies, web1, web2 and db1, each with a fault injector)');
   agents = await daemon(
@@ -137,12 +138,16 @@ try {
     join(state, 'agents.log'),
   );
 
-  // What the DPE says as it works: the events on cpe.events.
-  watcher = new Bus({ url, profile: 'embedded', name: 'demo', logger: silentLogger() });
-  await subscribeEvents(watcher, 'cpe.events', (e) => {
-    const text = describeEvent(e.name, e.values);
-    if (text !== null && e.values.id !== undefined) say(`  event: ${text}`);
-  }).ready;
+  // What the CPE and the DPE say as they work, as the event log stores it.
+  say(`\n$ cpectl events --follow ${NAME} &`);
+  watcher = spawn(process.execPath, [bin('cli'), 'events', '--follow', NAME, ...bus], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  createInterface({ input: watcher.stdout! }).on('line', (l) =>
+    // The time and severity columns off: the demo's reader wants the words.
+    say(`  event: ${l.replace(/^\S+\s+\S+\s+\S+\s+/, '')}`),
+  );
 
   if ((await cpectl('create', config)).code !== 0) throw new Error('create failed');
   await until('the deployable running', (s) => s.state === 'running');
@@ -169,13 +174,23 @@ try {
   process.kill(Number(pid), 'SIGKILL');
   await until('the new DPE', (s) => s.dpe_ready === true && s.dpe_pid !== pid && s.state !== null);
   await sleep(1500);
-  await cpectl('status', NAME);
+  await cpectl('status');
+
+  say('\n# What did it do, and why? The event log keeps it (also over HTTP, and live in');
+  say(`# the web view at ${web}).`);
+  watcher.kill('SIGTERM');
+  await cpectl('events', '--kind', 'action_finished', NAME);
+  if (keep) {
+    say(`\nThe system keeps running (--keep): the web view is ${web}`);
+    say('Ctrl-C stops it.');
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  }
   await cpectl('destroy', NAME);
 } catch (err) {
   failed = true;
   process.stderr.write(`demo failed: ${(err as Error).message}\n`);
 } finally {
-  await watcher?.close();
+  watcher?.kill('SIGTERM');
   say('\n$ kill %cpe-agent %cpe    # SIGTERM: both stop gracefully');
   const agentsEnd = await stop(agents);
   const cpeEnd = await stop(cpe);
@@ -186,6 +201,6 @@ try {
 say(
   failed
     ? '\ndemo failed'
-    : '\ndemo done: try `npx cpectl simulate --run examples/wordpress-ha.xml --fault silence:web1@30s`,\n`npx cpe --help` and `npx cpectl help`',
+    : '\ndemo done: `npm run demo -- --keep` leaves it running for its web view; try also\n`npx cpectl simulate --run examples/wordpress-ha.xml --fault silence:web1@30s`,\n`npx cpe --help` and `npx cpectl help`',
 );
 process.exit(failed ? 1 : 0);

@@ -180,7 +180,8 @@ function spawnCpe(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess
     ['--import', 'tsx', join(packageRoot(), 'cpe', 'main.ts'), ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NOTIFY_SOCKET: '', ...env },
+      // The HTTP API on a port of its own: tests run beside each other and a developer's CPE.
+      env: { ...process.env, NOTIFY_SOCKET: '', CPE_HTTP_PORT: '0', ...env },
     },
   );
 }

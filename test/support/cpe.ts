@@ -87,6 +87,8 @@ export class CpeProcess {
     /** Runs dist/cpe/main.js (and so the compiled DPE) instead of the sources under tsx. */
     readonly compiled = false,
     readonly options: CpeProcessOptions = {},
+    /** The HTTP API's port (0: one the kernel picks, see httpUrl). */
+    readonly httpPort = 0,
   ) {}
 
   static async create(compiled = false, options: CpeProcessOptions = {}): Promise<CpeProcess> {
@@ -95,7 +97,15 @@ export class CpeProcess {
       await freePort(),
       compiled,
       options,
+      await freePort(),
     );
+  }
+
+  /** The HTTP API, as its "ready" line says. */
+  get httpUrl(): string {
+    const m = / http=(http:\/\/\S+)/.exec(this.output);
+    if (!m) throw new Error(`the CPE has not said where its HTTP API is:\n${this.output.slice(-1000)}`);
+    return m[1]!;
   }
 
   get url(): string {
@@ -135,6 +145,8 @@ export class CpeProcess {
         this.url,
         '--bus-profile',
         this.profile,
+        '--http-port',
+        String(this.httpPort),
         ...(this.options.broker ? ['--no-router-enabled'] : []),
         ...(this.options.router
           ? [
