@@ -100,6 +100,7 @@ export class EventLog {
   readonly #db: Database.Database;
   readonly #o: EventLogOptions;
   readonly #insert: Database.Statement;
+  readonly #exists: Database.Statement;
   readonly #insertMany: (entries: readonly EventEntry[], now: number) => LoggedEvent[];
   #pruning = false;
 
@@ -110,9 +111,12 @@ export class EventLog {
       `INSERT OR IGNORE INTO events (id, time, stored, deployable, assembly, service, kind, state, severity, source, text, vals)
        VALUES (@id, @time, @stored, @deployable, @assembly, @service, @kind, @state, @severity, @source, @text, @vals)`,
     );
+    // Asked first: an ignored insert would still use up a seq (AUTOINCREMENT).
+    this.#exists = db.prepare('SELECT 1 FROM events WHERE id = ?').pluck();
     this.#insertMany = db.transaction((entries: readonly EventEntry[], now: number) => {
       const added: LoggedEvent[] = [];
       for (const e of entries) {
+        if (this.#exists.get(e.id) !== undefined) continue;
         const row = {
           ...e,
           stored: now,
