@@ -115,12 +115,16 @@ async function follow(
   io: Io,
 ): Promise<number> {
   let away = false;
+  // Until interrupted, or until a --timeout given runs out (then it is done: exit 0).
   for (;;) {
+    // Within what is left of a --timeout, so that it ends on time and not with an error.
+    const wait = Math.min(WAIT_MS, remote.leftMs() - 1000);
+    if (wait <= 0) break;
     try {
       const r = await remote.call(
         'events_query',
-        { ...filters, follow: true, after, wait_ms: Math.min(WAIT_MS, MAX_WAIT_MS) },
-        WAIT_MS + CALL_SLACK_MS,
+        { ...filters, follow: true, after, wait_ms: Math.min(wait, MAX_WAIT_MS) },
+        wait + CALL_SLACK_MS,
       );
       if (away) writeLine(io.stderr, '(the CPE answers again)');
       away = false;
@@ -130,7 +134,8 @@ async function follow(
       if (!(err instanceof CpeError) || !PASSING.has(err.code)) throw err;
       if (!away) writeLine(io.stderr, `(waiting for the CPE: ${errorMessage(err)})`);
       away = true;
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, remote.leftMs()))));
     }
   }
+  return EXIT.ok;
 }

@@ -145,8 +145,11 @@ export function parseTime(filter: string, value: unknown, now: number): number {
     if (
       /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)
     ) {
+      const [y, m, d] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+      // Date.parse rolls 2026-02-30 over to March; a day past its month is refused.
+      const days = new Date(Date.UTC(y, m, 0)).getUTCDate();
       const ms = Date.parse(value);
-      if (Number.isFinite(ms)) return ms;
+      if (Number.isFinite(ms) && m >= 1 && m <= 12 && d >= 1 && d <= days) return ms;
     }
   }
   throw bad(`${filter}: expected ${TIME}, not ${JSON.stringify(value)}`);
