@@ -175,7 +175,11 @@ describe('the DPE at work (real CPE, DPE and simulated agents; embedded router)'
       'the move',
     );
     // Events reach the topic through the CPE's event log: a moment after the status shows the move.
-    await until(() => actions(since(mark), 'finished', 'move').length > 0, 10_000, 'the move event');
+    await until(
+      () => actions(since(mark), 'finished', 'move').length > 0,
+      10_000,
+      'the move event',
+    );
     const later = since(mark);
     const down = later.find((e) => e.name === 'assembly_state_change' && e.values.state === 'down');
     assert.equal(down?.values.assembly, 'a1');

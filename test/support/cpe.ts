@@ -104,7 +104,8 @@ export class CpeProcess {
   /** The HTTP API, as its "ready" line says. */
   get httpUrl(): string {
     const m = / http=(http:\/\/\S+)/.exec(this.output);
-    if (!m) throw new Error(`the CPE has not said where its HTTP API is:\n${this.output.slice(-1000)}`);
+    if (!m)
+      throw new Error(`the CPE has not said where its HTTP API is:\n${this.output.slice(-1000)}`);
     return m[1]!;
   }
 
