@@ -15,6 +15,9 @@ import { NAME_PATTERN } from '../../lib/config/index.js';
 import { packageRoot } from '../../lib/paths.js';
 import { flagOf } from '../../lib/settings.js';
 import { AGENT_SETTINGS } from '../../agent/settings.js';
+import { ROUTES } from '../../cpe/http-routes.js';
+import { CPE_SETTINGS } from '../../cpe/settings.js';
+import { EVENT_FILTERS } from '../../lib/events/filter.js';
 
 const doc = (file: string): string => readFileSync(join(packageRoot(), file), 'utf8');
 
@@ -81,6 +84,41 @@ describe('the documents hold the code', () => {
       )
       .map(flagOf);
     assert.deepEqual(missing(doc('README.md'), own), []);
+  });
+
+  it("the README lists every setting of the CPE's event log and HTTP API", () => {
+    const own = Object.values(CPE_SETTINGS)
+      .filter((spec) => /^(events|http)\./.test(spec.key))
+      .map(flagOf);
+    assert.ok(own.length >= 10);
+    assert.deepEqual(missing(doc('README.md'), own), []);
+  });
+
+  it('schemas/cpe-api.md gives every event filter as the code declares it', () => {
+    const text = doc('schemas/cpe-api.md');
+    const table = text.slice(
+      text.indexOf('| filter '),
+      text.indexOf('\n\n', text.indexOf('| filter ')),
+    );
+    const rows = table
+      .split('\n')
+      .slice(2)
+      .map((l) =>
+        l
+          .split('|')
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      );
+    assert.deepEqual(
+      rows,
+      Object.entries(EVENT_FILTERS).map(([k, f]) => [`\`${k}\``, f.type, f.description]),
+    );
+  });
+
+  it('schemas/http-api.md names every route the CPE serves', () => {
+    const text = doc('schemas/http-api.md');
+    const urls = Object.values(ROUTES).map((r) => `GET ${r.url.replace(/:(\w+)/, '{$1}')}`);
+    assert.deepEqual(missing(text, urls), []);
   });
 
   it('the README lists every fault kind of cpectl simulate --run', () => {
