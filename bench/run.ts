@@ -6,6 +6,7 @@
 import { runAgent } from './agent.js';
 import { runCpe } from './cpe.js';
 import { runDpe } from './dpe.js';
+import { runEvents } from './events.js';
 import { runMessaging } from './messaging.js';
 import { runPe } from './pe.js';
 import { mergeResults, printTable, RESULTS, type Figures } from './report.js';
@@ -16,6 +17,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Figures>>> = {
   cpe: runCpe,
   dpe: runDpe,
   agent: runAgent,
+  events: runEvents,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -63,6 +63,10 @@ function tokens(): { http: string | null; webhook: string | undefined } {
   }
 }
 const token = tokens();
+if (s.webhookUrl && !/^https?:$/.test(URL.parse(s.webhookUrl)?.protocol ?? '')) {
+  process.stderr.write(`cpe: events.webhookUrl: "${s.webhookUrl}" is not an http(s) URL\n`);
+  process.exit(2);
+}
 const cpe = new Cpe({
   log,
   events: {

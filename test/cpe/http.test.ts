@@ -325,7 +325,7 @@ describe('the HTTP API with a token (a real CPE)', function () {
     }
   });
 
-  it('refuses to listen beyond loopback without a token (exit 1), and a missing token file (exit 2)', async () => {
+  it('refuses to listen beyond loopback without a token (exit 1), a missing token file or a webhook that is not HTTP (exit 2)', async () => {
     const cpe = await CpeProcess.create();
     const run = async (...args: string[]): Promise<{ code: number | null; out: string }> => {
       const child = spawn(
@@ -357,5 +357,11 @@ describe('the HTTP API with a token (a real CPE)', function () {
     const missing = await run('--http-token-file', '/nonexistent/token');
     assert.equal(missing.code, 2, missing.out);
     assert.match(missing.out, /^cpe: http\.tokenFile: \/nonexistent\/token: no such file/m);
+    const hook = await run('--events-webhook-url', 'ftp://example/hook');
+    assert.equal(hook.code, 2, hook.out);
+    assert.match(
+      hook.out,
+      /^cpe: events\.webhookUrl: "ftp:\/\/example\/hook" is not an http\(s\) URL/m,
+    );
   });
 });
