@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebhookPublisher } from '../../cpe/webhook.js';
+import { WebhookPublisher, type WebhookOptions } from '../../cpe/webhook.js';
 import type { LoggedEvent } from '../../lib/events/record.js';
 import { silentLogger } from '../../lib/log.js';
 
@@ -43,17 +43,12 @@ async function endpoint(statuses: number[] = []) {
 
 describe('the webhook publisher (a real HTTP endpoint)', () => {
   const fast = { first: 20, max: 40 };
+  const hookTo = (url: string, more: Partial<WebhookOptions> = {}): WebhookPublisher =>
+    new WebhookPublisher({ url, maxQueue: 100, backoffMs: fast, log: silentLogger(), ...more });
 
   it('POSTs events in order, in batches, with the bearer token', async () => {
     const ep = await endpoint();
-    const hook = new WebhookPublisher({
-      url: ep.url,
-      token: 's3cret',
-      maxQueue: 100,
-      batch: 2,
-      backoffMs: fast,
-      log: silentLogger(),
-    });
+    const hook = hookTo(ep.url, { token: 's3cret', batch: 2 });
     hook.publish([event(1), event(2), event(3)]);
     hook.publish([event(4)]);
     await hook.idle();
@@ -69,12 +64,7 @@ describe('the webhook publisher (a real HTTP endpoint)', () => {
 
   it('retries after 5xx, 429 and a refused connection, losing nothing', async () => {
     const ep = await endpoint([500, 429, 503]);
-    const hook = new WebhookPublisher({
-      url: ep.url,
-      maxQueue: 100,
-      backoffMs: fast,
-      log: silentLogger(),
-    });
+    const hook = hookTo(ep.url);
     hook.publish([event(1), event(2)]);
     await hook.idle();
     assert.deepEqual(
@@ -85,12 +75,7 @@ describe('the webhook publisher (a real HTTP endpoint)', () => {
     hook.close();
     await ep.close();
 
-    const gone = new WebhookPublisher({
-      url: ep.url,
-      maxQueue: 100,
-      backoffMs: fast,
-      log: silentLogger(),
-    });
+    const gone = hookTo(ep.url);
     gone.publish([event(3)]);
     await new Promise((r) => setTimeout(r, 150));
     assert.ok(gone.stats().failures >= 2);
@@ -100,13 +85,7 @@ describe('the webhook publisher (a real HTTP endpoint)', () => {
 
   it('drops a batch the endpoint refuses (4xx), and goes on', async () => {
     const ep = await endpoint([400]);
-    const hook = new WebhookPublisher({
-      url: ep.url,
-      maxQueue: 100,
-      batch: 1,
-      backoffMs: fast,
-      log: silentLogger(),
-    });
+    const hook = hookTo(ep.url, { batch: 1 });
     hook.publish([event(1), event(2)]);
     await hook.idle();
     assert.deepEqual(
@@ -120,13 +99,7 @@ describe('the webhook publisher (a real HTTP endpoint)', () => {
 
   it('bounds its queue: the oldest are dropped and counted while the endpoint is away', async () => {
     const ep = await endpoint([503]);
-    const hook = new WebhookPublisher({
-      url: ep.url,
-      maxQueue: 3,
-      batch: 10,
-      backoffMs: { first: 100, max: 100 },
-      log: silentLogger(),
-    });
+    const hook = hookTo(ep.url, { maxQueue: 3, batch: 10, backoffMs: { first: 100, max: 100 } });
     hook.publish([event(1)]); // in flight, and failing
     await new Promise((r) => setTimeout(r, 30));
     hook.publish([2, 3, 4, 5].map(event));
