@@ -60,6 +60,8 @@ export interface CpeApiDeps {
   readonly supervisor: DpeSupervisor;
   readonly watch: DpeWatch;
   readonly events: EventPipeline;
+  /** Who this CPE is (cpe_info): a second CPE on the bus finds the first by it. */
+  readonly info?: () => QmfMap;
   readonly log: Logger;
   readonly now?: () => number;
 }
@@ -360,6 +362,7 @@ export class CpeApi {
       },
       deployable_destroy: { args: { name: NAME }, handler: (a) => this.destroy(s(a, 'name')) },
       deployable_list: { args: {}, handler: () => this.list() },
+      cpe_info: { args: {}, handler: () => this.#d.info?.() ?? {} },
       deployable_status: { args: { name: NAME }, handler: (a) => this.status(s(a, 'name')) },
       deployable_config: { args: { name: NAME }, handler: (a) => this.config(s(a, 'name')) },
       deployable_start: {

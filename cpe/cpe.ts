@@ -3,6 +3,7 @@
  * supervisor, reconciler, DPE watch and the management API. main.ts only
  * reads settings and signals; tests build a Cpe directly.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { lockStateDir } from './lock.js';
 import { join } from 'node:path';
@@ -13,7 +14,9 @@ import { MethodClient } from '../lib/bus/client.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { packageRoot } from '../lib/paths.js';
+import { packageRoot, packageVersion } from '../lib/paths.js';
+import { hostname } from 'node:os';
+import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
 import { SystemdManager } from '../lib/systemd/manager.js';
 import { CpeApi } from './api.js';
 import { DpeWatch } from './dpe-watch.js';
@@ -82,6 +85,17 @@ export function defaultDpeCommand(): string[] {
 export const DEFAULT_RETENTION: Retention = { maxAgeMs: 30 * 86_400_000, maxCount: 2_000_000 };
 const PRUNE_EVERY_MS = 3_600_000;
 
+/** How long a starting CPE waits to hear whether another CPE serves its bus. */
+const ALONE_CHECK_MS = 3000;
+
+function alreadyServed(other: QmfMap): CpeError {
+  const who = `pid ${qmfText(other.pid)} on ${qmfText(other.hostname)}, state directory ${qmfText(other.state_dir)}`;
+  return new CpeError(
+    'CPE_ALREADY_SERVING',
+    `another CPE (${who}) already serves "${CPE_OBJECT}" on this bus: one CPE per bus. Stop it, or give this one a bus of its own (router.port, or bus.url)`,
+  );
+}
+
 /** How long the bus may be down before the CPE counts as wedged (its watchdog starves). */
 const STUCK_BUS_MS = 60_000;
 
@@ -119,6 +133,8 @@ export class Cpe {
   webhook: WebhookPublisher | undefined;
   http: HttpServer | undefined;
   #prune: NodeJS.Timeout | undefined;
+  /** This process's identity on the bus (cpe_info). */
+  readonly instance = randomUUID();
   #server: MethodServer | undefined;
   #client: MethodClient | undefined;
   #resync: NodeJS.Timeout | undefined;
@@ -169,6 +185,7 @@ export class Cpe {
       watch: this.watch,
       events: this.events,
       log,
+      info: () => this.info(),
     });
     this.supervisor.onChange((c) => {
       const stopped = c.state === 'failed' || c.state === 'inactive';
@@ -197,6 +214,7 @@ export class Cpe {
       void this.reconciler.enqueue(name);
     });
     await this.watch.ready;
+    await this.#alone();
     this.#server = new MethodServer(this.bus, {
       address: CPE_NODE,
       objects: { [CPE_OBJECT]: this.api.methods() },
@@ -226,25 +244,55 @@ export class Cpe {
       });
   }
 
+  /** What cpe_info answers: which CPE this is. */
+  info(): QmfMap {
+    return {
+      instance: this.instance,
+      pid: process.pid,
+      version: packageVersion(),
+      hostname: hostname(),
+      state_dir: this.#o.stateDir,
+      supervisor: this.supervisor?.kind ?? null,
+      http: this.http?.url ?? null,
+    };
+  }
+
+  async #callCpe(method: string, timeoutMs: number): Promise<QmfMap> {
+    return this.#client!.call({ address: CPE_NODE, object: CPE_OBJECT }, method, {}, timeoutMs);
+  }
+
+  /**
+   * One CPE answers for `cpe` on a bus: a second one (pointed at the first
+   * one's router or broker) would carry out every call a second time, with
+   * DPEs of its own. Asked before serving: whoever answers is another CPE.
+   */
+  async #alone(): Promise<void> {
+    let other: QmfMap;
+    try {
+      other = await this.#callCpe('cpe_info', ALONE_CHECK_MS);
+    } catch {
+      return; // nobody answers (no route, or a broker that drops it): this one may serve
+    }
+    throw alreadyServed(other);
+  }
+
   /**
    * Calls its own object over the bus, as cpectl would: a CPE on a bus where
    * its address does not reach it (another router, a broker spelled with
-   * another profile) says so instead of reporting ready and refusing every call.
+   * another profile) says so instead of reporting ready and refusing every
+   * call; and one whose calls another CPE answers (both started at once) says that.
    */
   async #reachSelf(): Promise<void> {
+    let answer: QmfMap;
     try {
-      await this.#client!.call(
-        { address: CPE_NODE, object: CPE_OBJECT },
-        'deployable_list',
-        {},
-        10_000,
-      );
+      answer = await this.#callCpe('cpe_info', 10_000);
     } catch (err) {
       throw new CpeError(
         'CPE_NOT_REACHABLE',
         `cannot reach its own object "${CPE_OBJECT}" on node "${CPE_NODE}" over the bus (${errorMessage(err)}): is bus.url its router's (or the broker's), and bus.profile the broker's?`,
       );
     }
+    if (answer.instance !== this.instance) throw alreadyServed(answer);
   }
 
   /**

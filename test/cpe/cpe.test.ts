@@ -383,3 +383,47 @@ describe('one CPE per state directory', function () {
     }
   });
 });
+
+describe('one CPE per bus', function () {
+  this.timeout(60_000);
+
+  it("refuses to serve on a bus where another CPE serves, and leaves the first one's calls to it", async () => {
+    const first = await CpeProcess.create();
+    await first.start();
+    const dir = mkdtempSync(join(tmpdir(), 'cpe-second-'));
+    writeFileSync(join(dir, 'settings.json'), '{}\n');
+    const api = new CpeClient(first.url);
+    try {
+      // The second one on the first one's router, with a state directory of its own.
+      const child = spawnCpe(
+        [
+          '--supervisor',
+          'process',
+          '--state-dir',
+          join(dir, 'state'),
+          '--no-router-enabled',
+          '--bus-url',
+          first.url,
+        ],
+        { CPE_CONFIG: join(dir, 'settings.json') },
+      );
+      let output = '';
+      child.stderr!.on('data', (t: Buffer) => (output += t.toString()));
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      assert.equal(code, 1, output);
+      assert.match(
+        output,
+        /another CPE \(pid \d+ on \S+, state directory \S+\) already serves \\?"cpe\\?" on this bus: one CPE per bus/,
+      );
+      await api.bus.whenUp(10_000);
+      const info = await api.call('cpe_info');
+      assert.equal(info.pid, first.child!.pid);
+      assert.equal(info.state_dir, first.stateDir);
+      assert.equal(info.http, first.httpUrl);
+    } finally {
+      await api.close();
+      await first.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
