@@ -17,7 +17,6 @@ import {
 import type { ObjectMethods } from '../lib/bus/server.js';
 import {
   parseDeployableConfig,
-  DEFAULT_MAX_CONFIG_BYTES,
   loadDeployableConfig,
 } from '../lib/config/index.js';
 import { failpoint } from '../lib/failpoint.js';
@@ -48,7 +47,8 @@ const MAX_SUBMIT = 1000;
 export const RC = { ok: 0, noSuchDeployable: 2, invalid: 22 } as const;
 
 const NAME = { type: 'string', pattern: /^[A-Za-z0-9._-]{1,64}$/ } as const;
-const CONFIG = { type: 'string', maxLength: DEFAULT_MAX_CONFIG_BYTES } as const;
+/** Its size is the config loader's to judge (CONFIG_TOO_LARGE, in bytes); the message limit bounds it. */
+const CONFIG = { type: 'string' } as const;
 const UUID = { type: 'string', maxLength: 64 } as const;
 
 export interface CpeApiDeps {

@@ -15,7 +15,9 @@ import rhea, {
   type EventContext,
   type Message,
   type Receiver,
+  type ReceiverOptions,
   type Sender,
+  type SenderOptions,
   type Source,
 } from 'rhea';
 import type { Logger } from '../log.js';
@@ -29,7 +31,13 @@ import { BusCode, BusError } from './errors.js';
 import { Fifo } from './fifo.js';
 import { exceedsSize } from './size.js';
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * The largest message a peer of ours sends or takes, advertised on every
+ * link as max-message-size: the largest config (4 MiB, CONFIG_TOO_LARGE
+ * past it) with room for the envelope, so that a config over its own limit
+ * reaches the CPE and is refused in its words, not by the transport.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 export const MAX_FRAME_BYTES = 256 * 1024;
 
 export interface TlsOptions {
@@ -273,7 +281,8 @@ export class Bus {
         },
         snd_settle_mode: settled ? 1 : 0,
         autosettle: true,
-      });
+        max_message_size: this.maxMessageBytes,
+      } as SenderOptions);
       sender.on('sender_error', (ctx: EventContext) =>
         this.#log.warn('sender refused', {
           address: target.address,
@@ -355,7 +364,8 @@ export class Bus {
       source: terminus,
       credit_window: options.credit ?? 500,
       autoaccept: false,
-    });
+      max_message_size: this.maxMessageBytes,
+    } as ReceiverOptions);
     let attached!: () => void;
     const ready = new Promise<void>((resolve) => (attached = resolve));
     receiver.on('receiver_open', () => attached());

@@ -80,7 +80,7 @@ interface Terminus {
 /** The attach frames of a link, which rhea keeps but does not type. */
 interface Attach {
   readonly remote: { readonly attach: { readonly source?: Terminus; readonly target?: Terminus } };
-  readonly local: { attach: { snd_settle_mode?: number } };
+  readonly local: { attach: { snd_settle_mode?: number; max_message_size?: number } };
 }
 
 function attachOf(link: Sender | Receiver): Attach {
@@ -262,6 +262,7 @@ export class EmbeddedRouter {
     sender.set_source({ address, ...(remote.source?.dynamic ? { dynamic: true } : {}) });
     sender.set_target((remote.target ?? {}) as never);
     attachOf(sender).local.attach.snd_settle_mode = 1; // forwarded pre-settled: the router keeps nothing
+    attachOf(sender).local.attach.max_message_size = this.#maxMessageBytes;
     const outgoing: Outgoing = { sender, address, queue: new Fifo(), bytes: 0 };
     this.#outgoing.set(sender, outgoing);
     let set = this.#routes.get(address);
@@ -275,6 +276,8 @@ export class EmbeddedRouter {
     const remote = attachOf(receiver).remote.attach;
     receiver.set_target((remote.target ?? {}) as never);
     receiver.set_source((remote.source ?? {}) as never);
+    // Told on attach, so that a sender knows the limit before it sends.
+    attachOf(receiver).local.attach.max_message_size = this.#maxMessageBytes;
     this.stats.links += 1;
   }
 
