@@ -82,6 +82,14 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
     await assert.rejects(api.call('deployable_create', { name: '../etc', config: XML }), {
       code: 'BAD_ARGUMENT',
     });
+    // Over the config's limit, within the message's: the CPE refuses it in its own words.
+    const big = XML.replace(
+      '</deployable>',
+      `<!-- ${'x'.repeat(4 * 1024 * 1024)} --></deployable>`,
+    );
+    await assert.rejects(api.call('deployable_create', { name: 'big', config: big }), {
+      code: 'CONFIG_TOO_LARGE',
+    });
     const list = await api.call('deployable_list');
     assert.deepEqual(
       (list.deployables as { name: string }[]).map((d) => d.name),

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import rhea from 'rhea';
-import type { Bus } from '../../../lib/bus/bus.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, type Bus } from '../../../lib/bus/bus.js';
+import { EmbeddedRouter } from '../../../lib/bus/router.js';
+import { DEFAULT_MAX_CONFIG_BYTES } from '../../../lib/config/index.js';
 import { MethodClient } from '../../../lib/bus/client.js';
 import { BusError, RemoteError } from '../../../lib/bus/errors.js';
 import {
@@ -371,3 +373,35 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
 
 suite('embedded router', () => embedded());
 suite('RabbitMQ AMQP 1.0 plugin', (ctx) => rabbitmq(ctx));
+
+describe('the embedded router tells its size limit', function () {
+  this.timeout(20_000);
+
+  it('advertises max-message-size on every link it attaches, as the daemons do on theirs', async () => {
+    const router = new EmbeddedRouter({ logger: silentLogger(), port: 0 });
+    const port = await router.start();
+    const connection = rhea
+      .create_container()
+      .connect({ host: '127.0.0.1', port, reconnect: false });
+    try {
+      const receiver = connection.open_receiver({ source: { address: 'somewhere' } });
+      const sender = connection.open_sender({ target: { address: 'somewhere' } });
+      await Promise.all([
+        new Promise((r) => receiver.once('receiver_open', r)),
+        new Promise((r) => sender.once('sender_open', r)),
+      ]);
+      const advertised = (link: unknown): unknown =>
+        (link as { remote: { attach: { max_message_size?: number } } }).remote.attach
+          .max_message_size;
+      assert.equal(advertised(receiver), DEFAULT_MAX_MESSAGE_BYTES);
+      assert.equal(advertised(sender), DEFAULT_MAX_MESSAGE_BYTES);
+      assert.ok(DEFAULT_MAX_MESSAGE_BYTES > DEFAULT_MAX_CONFIG_BYTES + 32 * 1024);
+    } finally {
+      await new Promise((r) => {
+        connection.once('connection_close', r);
+        connection.close();
+      });
+      await router.close();
+    }
+  });
+});
