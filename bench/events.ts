@@ -9,8 +9,7 @@
  * - cpe_start_1m_ms: the CPE process from spawn to its "ready" line with
  *   1,000,000 events stored, beside the same with none.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventLog } from '../cpe/event-log.js';
 import { eventBody } from '../lib/bus/qmf.js';

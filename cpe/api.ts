@@ -15,10 +15,7 @@ import {
   type Severity,
 } from '../lib/bus/qmf.js';
 import type { ObjectMethods } from '../lib/bus/server.js';
-import {
-  parseDeployableConfig,
-  loadDeployableConfig,
-} from '../lib/config/index.js';
+import { parseDeployableConfig, loadDeployableConfig } from '../lib/config/index.js';
 import { failpoint } from '../lib/failpoint.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';

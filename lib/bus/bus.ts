@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import './rhea-list0.js';
+import './rhea-decoder.js';
 import rhea, {
   type Connection,
   type ConnectionOptions,
@@ -15,9 +15,7 @@ import rhea, {
   type EventContext,
   type Message,
   type Receiver,
-  type ReceiverOptions,
   type Sender,
-  type SenderOptions,
   type Source,
 } from 'rhea';
 import type { Logger } from '../log.js';
@@ -282,7 +280,7 @@ export class Bus {
         snd_settle_mode: settled ? 1 : 0,
         autosettle: true,
         max_message_size: this.maxMessageBytes,
-      } as SenderOptions);
+      });
       sender.on('sender_error', (ctx: EventContext) =>
         this.#log.warn('sender refused', {
           address: target.address,
@@ -365,7 +363,7 @@ export class Bus {
       credit_window: options.credit ?? 500,
       autoaccept: false,
       max_message_size: this.maxMessageBytes,
-    } as ReceiverOptions);
+    });
     let attached!: () => void;
     const ready = new Promise<void>((resolve) => (attached = resolve));
     receiver.on('receiver_open', () => attached());

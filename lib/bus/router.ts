@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import net, { type Server, type Socket } from 'node:net';
 import tls from 'node:tls';
-import './rhea-list0.js';
+import './rhea-decoder.js';
 import rhea, {
   type Container,
   type Delivery,
@@ -232,8 +232,11 @@ export class EmbeddedRouter {
     c.on('connection_open', () => (this.stats.connections += 1));
     c.on('disconnected', (ctx: EventContext) => this.#forgetConnection(ctx));
     c.on('connection_close', (ctx: EventContext) => this.#forgetConnection(ctx));
-    c.on('error', (ctx: EventContext) =>
-      this.#log.warn('connection error', { error: describe(ctx.error) }),
+    // rhea passes the error itself here (a read or write that threw), not a context.
+    c.on('error', (err: unknown) =>
+      this.#log.warn('connection error: closed', {
+        error: describe(err instanceof Error ? err : (err as EventContext | undefined)?.error),
+      }),
     );
     c.on('protocol_error', (ctx: EventContext) =>
       this.#log.warn('protocol error', { error: describe(ctx.error) }),

@@ -20,7 +20,7 @@ import {
   requestMessage,
 } from '../../../lib/bus/qmf.js';
 import { checkArguments } from '../../../lib/bus/schema.js';
-import '../../../lib/bus/rhea-list0.js';
+import '../../../lib/bus/rhea-decoder.js';
 import rhea from 'rhea';
 import { exceedsSize } from '../../../lib/bus/size.js';
 
@@ -315,7 +315,7 @@ describe('router credentials', () => {
   });
 });
 
-describe('the rhea list0 patch (lib/bus/rhea-list0.ts)', () => {
+describe('the rhea decoder patches (lib/bus/rhea-decoder.ts)', () => {
   it('decodes every empty list to an array of its own, on the rhea pinned', () => {
     const types = (
       rhea as unknown as { types: { Reader: new (b: Buffer) => { read(): { value: unknown[] } } } }
@@ -334,5 +334,35 @@ describe('the rhea list0 patch (lib/bus/rhea-list0.ts)', () => {
       /^\d+\.\d+\.\d+$/,
       'rhea is pinned to the version the patch is for',
     );
+  });
+});
+
+describe('decoded maps (lib/bus/rhea-decoder.ts)', () => {
+  it('keep a __proto__ key as a key, in bodies, nested maps and application properties', () => {
+    const payload: Record<string, unknown> = { a: 1, nested: { b: 2 } };
+    Object.defineProperty(payload, '__proto__', {
+      value: new Date(5),
+      enumerable: true,
+    });
+    Object.defineProperty(payload.nested as object, '__proto__', {
+      value: { polluted: true },
+      enumerable: true,
+    });
+    const props: Record<string, unknown> = { x: 'y' };
+    Object.defineProperty(props, '__proto__', { value: 'p', enumerable: true });
+    const decoded = rhea.message.decode(
+      rhea.message.encode({ body: payload, application_properties: props }),
+    ) as unknown as {
+      body: Record<string, unknown>;
+      application_properties: Record<string, unknown>;
+    };
+    for (const map of [decoded.body, decoded.body.nested as object, decoded.application_properties])
+      assert.equal(Object.getPrototypeOf(map), Object.prototype);
+    assert.deepEqual(Object.keys(decoded.body), ['a', 'nested', '__proto__']);
+    assert.ok(decoded.body.__proto__ instanceof Date);
+    assert.equal((decoded.body.nested as { polluted?: unknown }).polluted, undefined);
+    assert.deepEqual(Object.keys(decoded.application_properties), ['x', '__proto__']);
+    // …and the router can encode it again.
+    assert.doesNotThrow(() => rhea.message.encode(decoded));
   });
 });

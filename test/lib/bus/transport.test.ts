@@ -128,7 +128,7 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
 
     it('carries empty lists as empty, call after call', async () => {
       // rhea decoded every empty list to one shared array that its frame
-      // handling then filled with nulls (lib/bus/rhea-list0.ts).
+      // handling then filled with nulls (lib/bus/rhea-decoder.ts).
       for (let i = 0; i < 3; i++) {
         const { value: back } = await client.call(target, 'echo', {
           value: { none: [], also: [[]] },
