@@ -76,8 +76,10 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
     await assert.rejects(api.call('deployable_create', { name: 'other', config: XML }), {
       code: 'NAME_MISMATCH',
     });
+    // error_text as schemas/README.md gives it: FILE is the name plus .xml.
     await assert.rejects(api.call('deployable_create', { name: 'bad', config: '<deployable' }), {
       code: 'CONFIG_MALFORMED',
+      message: /^bad\.xml:1: .+ \[CONFIG_MALFORMED\]$/,
     });
     await assert.rejects(api.call('deployable_create', { name: '../etc', config: XML }), {
       code: 'BAD_ARGUMENT',
@@ -89,7 +91,15 @@ describe('the CPE with the process supervisor (real CPE and DPE processes)', fun
     );
     await assert.rejects(api.call('deployable_create', { name: 'big', config: big }), {
       code: 'CONFIG_TOO_LARGE',
+      message: /^big\.xml: config exceeds the size limit of 4194304 bytes \[CONFIG_TOO_LARGE\]$/,
     });
+    await assert.rejects(
+      api.call('deployable_create', {
+        name: 'wrongname',
+        config: XML.replace('<deployable ', '<deployable bogus="1" '),
+      }),
+      { message: /^wrongname\.xml:\d+: <deployable>: .+ \[CONFIG_UNKNOWN_ATTRIBUTE\]$/ },
+    );
     const list = await api.call('deployable_list');
     assert.deepEqual(
       (list.deployables as { name: string }[]).map((d) => d.name),
