@@ -6,6 +6,7 @@
  * wrong instead of trusting it.
  */
 import rhea, { type Message } from 'rhea';
+import { isAmqpUuid } from './rhea-decoder.js';
 
 export const QMF_APP_ID = 'qmf2';
 export const PACKAGE = 'org.cloudpolicyengine';
@@ -127,16 +128,13 @@ export function parseRequest(message: Message): MethodRequest | Malformed {
 }
 
 /**
- * A message id (message_id, correlation_id) as it must go back on the
- * wire — in an answer, or forwarded by the router. rhea decodes
- * AMQP binary and uuid alike to a Buffer, and encodes any Buffer as a uuid
- * (padding it to 16 bytes): a binary id of another length would come back
- * changed, and the caller would never match its answer. Such a Buffer can
- * only have been binary, so it goes back as binary; a 16-byte one stays a
- * uuid, which it most often is (the two cannot be told apart after rhea).
+ * A correlation id as it goes back on the wire, of the AMQP type it came
+ * with: rhea would send every Buffer as a uuid, and a binary id (of any
+ * length, 16 bytes too) must come back binary, or the caller never matches
+ * its answer. Decoded uuids are marked (lib/bus/rhea-decoder.ts).
  */
 export function wireMessageId<T extends Message['correlation_id']>(id: T): T {
-  if (Buffer.isBuffer(id) && id.length !== 16)
+  if (Buffer.isBuffer(id) && !isAmqpUuid(id))
     return (rhea as unknown as { types: { wrap_binary(b: Buffer): T } }).types.wrap_binary(id);
   return id;
 }

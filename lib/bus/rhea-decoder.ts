@@ -15,6 +15,11 @@
  * re-encoding throw, and its arguments would be read through a prototype a
  * peer chose. Every key is decoded to an own property instead.
  *
+ * 3. rhea decodes an AMQP uuid and a binary to the same kind of Buffer, so
+ * a 16-byte binary correlation id could not be told from a uuid and went
+ * back as one. A decoded uuid is marked (isAmqpUuid), and ids are sent back
+ * with the type they came with (wireMessageId in qmf.ts).
+ *
  * Written for rhea 3.0.5, which package.json pins: a rhea whose decoder no
  * longer looks like this fails at import, loudly, rather than silently
  * decoding wrong (test/lib/bus/parts.test.ts checks the decoding).
@@ -50,6 +55,13 @@ if (!(list0.create as { fresh?: boolean }).fresh) {
   types.List0 = create;
 }
 
+const UUID = Symbol.for('cloud-policy-engine.amqp-uuid');
+
+/** Whether a Buffer was decoded from an AMQP uuid (not a binary). */
+export function isAmqpUuid(value: unknown): boolean {
+  return Buffer.isBuffer(value) && (value as Buffer & { [UUID]?: true })[UUID] === true;
+}
+
 /** Keys and values, in turn, as a map whose every key is its own property. */
 function ownMap(elements: readonly unknown[]): Record<string, unknown> {
   const result: Record<string, unknown> = {};
@@ -74,6 +86,7 @@ if (!types.ownMaps) {
   const Typed = (list0.create() as { constructor: unknown }).constructor as abstract new () => {
     descriptor?: unknown;
     value: unknown;
+    type?: { typecode?: number };
   };
   if (typeof types.unwrap_map_simple !== 'function' || typeof types.is_map !== 'function')
     throw new Error(
@@ -81,10 +94,14 @@ if (!types.ownMaps) {
     );
   // Maps as rhea unwraps them (a body, what it holds): described ones too, unless kept
   // described (rhea's composite types, the only ones it builds from a descriptor, are lists).
-  types.unwrap = (o: unknown, leaveDescribed?: boolean): unknown =>
-    o instanceof Typed && types.is_map(o) && (!o.descriptor || !leaveDescribed)
-      ? ownMap(types.unwrap(o.value, true) as unknown[])
-      : unwrap(o, leaveDescribed);
+  types.unwrap = (o: unknown, leaveDescribed?: boolean): unknown => {
+    if (!(o instanceof Typed)) return unwrap(o, leaveDescribed);
+    if (types.is_map(o) && (!o.descriptor || !leaveDescribed))
+      return ownMap(types.unwrap(o.value, true) as unknown[]);
+    if (o.type?.typecode === 0x98 && !o.descriptor && Buffer.isBuffer(o.value))
+      return Object.defineProperty(Buffer.from(o.value), UUID, { value: true });
+    return unwrap(o, leaveDescribed);
+  };
   // Application properties and annotations.
   types.unwrap_map_simple = (o) => ownMap(o.value.map((i) => types.unwrap(i, true)));
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import rhea from 'rhea';
 import { DEFAULT_MAX_MESSAGE_BYTES, type Bus } from '../../../lib/bus/bus.js';
 import { EmbeddedRouter } from '../../../lib/bus/router.js';
+import { isAmqpUuid } from '../../../lib/bus/rhea-decoder.js';
 import { DEFAULT_MAX_CONFIG_BYTES } from '../../../lib/config/index.js';
 import { MethodClient } from '../../../lib/bus/client.js';
 import { BusError, RemoteError } from '../../../lib/bus/errors.js';
@@ -217,14 +218,30 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
         5000,
       );
       const binary = Buffer.from('corr-7');
-      const types = (rhea as unknown as { types: { wrap_binary(b: Buffer): never } }).types;
-      clientBus
-        .sender('node', target.address)
-        .send({ ...request, correlation_id: types.wrap_binary(binary) });
-      clientBus.sender('node', target.address).send({ ...request, correlation_id: 'text-8' });
-      await until(() => replies.length === 2, 10_000, 'both answers');
+      const sixteen = Buffer.from('sixteen bytes id');
+      const uuid = Buffer.from('0123456789abcdef');
+      const types = (
+        rhea as unknown as {
+          types: { wrap_binary(b: Buffer): never; wrap_uuid(b: Buffer): never };
+        }
+      ).types;
+      const send = (id: unknown): void => {
+        clientBus.sender('node', target.address).send({ ...request, correlation_id: id as never });
+      };
+      send(types.wrap_binary(binary));
+      send('text-8');
+      send(types.wrap_binary(sixteen)); // 16 bytes, as binary: must not come back a uuid
+      send(types.wrap_uuid(uuid));
+      await until(() => replies.length === 4, 10_000, 'every answer');
       assert.deepEqual(replies[0], { id: binary, body: { _arguments: { sum: 3 } } });
       assert.equal(replies[1]!.id, 'text-8');
+      assert.deepEqual(
+        replies.slice(2).map((r) => [Buffer.from(r.id as Buffer).toString(), isAmqpUuid(r.id)]),
+        [
+          ['sixteen bytes id', false],
+          ['0123456789abcdef', true],
+        ],
+      );
       sub.close();
     });
 
