@@ -24,6 +24,8 @@ export const PROFILE_NAMES: readonly ProfileName[] = ['embedded', 'plain', 'arte
 export interface Terminus {
   readonly address: string;
   readonly capabilities?: readonly string[];
+  /** AMQP's source distribution-mode: `move` for a node's server (one at a time takes each message). */
+  readonly distributionMode?: 'move';
 }
 
 export interface AddressProfile {
@@ -55,7 +57,16 @@ const plain: Omit<AddressProfile, 'name'> = {
 const capability = (kind: AddressKind): readonly string[] => [kind === 'topic' ? 'topic' : 'queue'];
 
 const PROFILES: Readonly<Record<ProfileName, AddressProfile>> = {
-  embedded: { name: 'embedded', ...plain },
+  // The embedded router gives a node to one server at a time (the first to
+  // attach; the next takes over when it goes): no call is carried out twice.
+  embedded: {
+    name: 'embedded',
+    ...plain,
+    source: (kind, name) => ({
+      address: checkAddressName(name),
+      ...(kind === 'node' ? { distributionMode: 'move' as const } : {}),
+    }),
+  },
   plain: { name: 'plain', ...plain },
   artemis: {
     name: 'artemis',

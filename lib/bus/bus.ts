@@ -24,6 +24,7 @@ import {
   type AddressKind,
   type AddressProfile,
   type ProfileName,
+  type Terminus,
 } from './addressing.js';
 import { BusCode, BusError } from './errors.js';
 import { Fifo } from './fifo.js';
@@ -429,11 +430,16 @@ export class Bus {
   }
 }
 
-function toTerminus(t: { address: string; capabilities?: readonly string[] }): {
+function toTerminus(t: Terminus): {
   address: string;
   capabilities?: string[];
+  distribution_mode?: 'move';
 } {
-  return { address: t.address, ...(t.capabilities ? { capabilities: [...t.capabilities] } : {}) };
+  return {
+    address: t.address,
+    ...(t.capabilities ? { capabilities: [...t.capabilities] } : {}),
+    ...(t.distributionMode ? { distribution_mode: t.distributionMode } : {}),
+  };
 }
 
 /** rhea keeps the socket on the connection without typing it. */

@@ -67,6 +67,8 @@ export interface RouterStats {
 interface Outgoing {
   readonly sender: Sender;
   readonly address: string;
+  /** A server's link (distribution-mode move): one of these on an address takes each message. */
+  readonly exclusive: boolean;
   readonly queue: Fifo<Buffer>;
   /** The bytes in `queue`. */
   bytes: number;
@@ -75,6 +77,7 @@ interface Outgoing {
 interface Terminus {
   address?: string;
   dynamic?: boolean;
+  distribution_mode?: string;
 }
 
 /** The attach frames of a link, which rhea keeps but does not type. */
@@ -262,11 +265,16 @@ export class EmbeddedRouter {
       });
       return;
     }
-    sender.set_source({ address, ...(remote.source?.dynamic ? { dynamic: true } : {}) });
+    const exclusive = remote.source?.distribution_mode === 'move';
+    sender.set_source({
+      address,
+      ...(remote.source?.dynamic ? { dynamic: true } : {}),
+      ...(exclusive ? { distribution_mode: 'move' } : {}),
+    } as never);
     sender.set_target((remote.target ?? {}) as never);
     attachOf(sender).local.attach.snd_settle_mode = 1; // forwarded pre-settled: the router keeps nothing
     attachOf(sender).local.attach.max_message_size = this.#maxMessageBytes;
-    const outgoing: Outgoing = { sender, address, queue: new Fifo(), bytes: 0 };
+    const outgoing: Outgoing = { sender, address, exclusive, queue: new Fifo(), bytes: 0 };
     this.#outgoing.set(sender, outgoing);
     let set = this.#routes.get(address);
     if (!set) this.#routes.set(address, (set = new Set()));
@@ -331,7 +339,16 @@ export class EmbeddedRouter {
           }
         : message,
     );
-    for (const outgoing of receivers) this.#deliver(outgoing, encoded);
+    // Every subscriber gets a copy; of servers (move), only the first attached: a second
+    // one on the address waits, and takes over when the first goes.
+    let served = false;
+    for (const outgoing of receivers) {
+      if (outgoing.exclusive) {
+        if (served) continue;
+        served = true;
+      }
+      this.#deliver(outgoing, encoded);
+    }
     if (delivery.remote_settled) settleLocally(delivery);
     else delivery.accept();
   }

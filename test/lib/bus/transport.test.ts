@@ -422,3 +422,40 @@ describe('the embedded router tells its size limit', function () {
     }
   });
 });
+
+describe('the embedded router gives a node to one server at a time', function () {
+  this.timeout(20_000);
+
+  it('delivers each call to the first server only; the second takes over when the first goes', async () => {
+    const transport = await embedded();
+    const buses = ['first', 'second', 'caller'].map((n) => connect(transport, n));
+    try {
+      await Promise.all(buses.map((b) => b.whenUp(5000)));
+      const [a, b, c] = buses as [Bus, Bus, Bus];
+      const calls: string[] = [];
+      const serve = (bus: Bus, who: string): MethodServer =>
+        new MethodServer(bus, {
+          address: 'svc.one',
+          objects: { o: { who: { args: {}, handler: () => (calls.push(who), { who }) } } },
+          logger,
+        });
+      const first = serve(a, 'first');
+      await first.start();
+      const second = serve(b, 'second');
+      await second.start();
+      const client = new MethodClient(c, { name: 'caller', logger });
+      const target = { address: 'svc.one', object: 'o' };
+      for (let i = 0; i < 5; i++)
+        assert.deepEqual(await client.call(target, 'who'), { who: 'first' });
+      assert.deepEqual(calls, ['first', 'first', 'first', 'first', 'first']);
+      first.close();
+      await until(() => transport.router!.routes()['svc.one'] === 1, 5000, 'the first server gone');
+      assert.deepEqual(await client.call(target, 'who'), { who: 'second' });
+      client.close();
+      second.close();
+    } finally {
+      await Promise.all(buses.map((bus) => bus.close()));
+      await transport.stop();
+    }
+  });
+});
