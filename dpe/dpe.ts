@@ -62,6 +62,19 @@ export interface DpeOptions {
   readonly outbox: { readonly file: string | null; readonly max: number };
 }
 
+/** The outbox file, or (it cannot be read or written) one in memory: events still flow, only a crash loses the unsent. */
+function openOutbox(o: DpeOptions): Outbox {
+  try {
+    return new Outbox(o.outbox.file, o.outbox.max, o.log);
+  } catch (err) {
+    o.log.error('events wait for the CPE in memory only: the outbox file is not usable', {
+      file: o.outbox.file,
+      error: errorMessage(err),
+    });
+    return new Outbox(null, o.outbox.max, o.log);
+  }
+}
+
 /** How long a stopping DPE waits for the CPE to take its last events (the rest wait in the outbox). */
 const DRAIN_MS = 2000;
 
@@ -92,7 +105,7 @@ export class Dpe {
     });
     this.#forwarder = new EventForwarder({
       deployable: options.name,
-      outbox: new Outbox(options.outbox.file, options.outbox.max, options.log),
+      outbox: openOutbox(options),
       client: this.#client,
       bus: options.bus,
       log: options.log,
