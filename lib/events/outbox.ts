@@ -86,7 +86,12 @@ export class Outbox {
         dropped: over,
         dropped_total: this.#dropped,
       });
-      if (this.#fd !== null) this.#rewrite();
+      if (this.#fd !== null)
+        try {
+          this.#rewrite();
+        } catch (err) {
+          this.#lose(err);
+        }
       return;
     }
     this.#append(eventLine(event));
@@ -97,14 +102,37 @@ export class Outbox {
     if (n <= 0) return;
     this.#pending.splice(0, n);
     if (this.#fd === null) return;
-    if (this.#pending.length === 0) {
-      ftruncateSync(this.#fd, 0);
-      this.#bytes = 0;
-    } else if (this.#bytes > COMPACT_BYTES) {
-      this.#rewrite();
-    } else {
-      this.#append(`${JSON.stringify({ ack: n } satisfies Line)}\n`);
+    try {
+      if (this.#pending.length === 0) {
+        ftruncateSync(this.#fd, 0);
+        this.#bytes = 0;
+      } else if (this.#bytes > COMPACT_BYTES) {
+        this.#rewrite();
+      } else {
+        this.#append(`${JSON.stringify({ ack: n } satisfies Line)}\n`);
+      }
+    } catch (err) {
+      this.#lose(err);
     }
+  }
+
+  /**
+   * The file failed (a full disk, say): what is pending stays in memory and
+   * is still sent; only a crash before then would lose it. Said once.
+   */
+  #lose(err: unknown): void {
+    this.log.error('event outbox file failed: events now wait in memory only', {
+      file: this.file,
+      error: errorMessage(err),
+    });
+    const fd = this.#fd;
+    this.#fd = null;
+    if (fd !== null)
+      try {
+        closeSync(fd);
+      } catch {
+        // already unusable
+      }
   }
 
   close(): void {
@@ -148,7 +176,12 @@ export class Outbox {
 
   #append(text: string): void {
     if (this.#fd === null) return;
-    this.#bytes += writeSync(this.#fd, text);
+    try {
+      this.#bytes += writeSync(this.#fd, text);
+    } catch (err) {
+      this.#lose(err);
+      return;
+    }
     this.#syncSoon();
   }
 
