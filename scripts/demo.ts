@@ -96,6 +96,8 @@ const where = (s: Record<string, unknown>, service: string): unknown =>
 async function daemon(name: string, args: string[], log: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [bin(name), ...args], {
     stdio: ['ignore', openSync(log, 'a'), openSync(log, 'a')],
+    // A process group of its own: Ctrl-C reaches the demo, which stops it (below).
+    detached: true,
     env: { ...process.env, CPE_CONFIG: settings, NOTIFY_SOCKET: '' },
   });
   const deadline = Date.now() + 30_000;
@@ -124,6 +126,15 @@ let cpe: ChildProcess | undefined;
 let agents: ChildProcess | undefined;
 let watcher: ChildProcess | undefined;
 let failed = false;
+// Ctrl-C: with --keep, the end of the wait; otherwise the daemons are stopped before leaving.
+let interrupted: () => void = () => {
+  process.stderr.write('\ndemo interrupted: stopping the daemons\n');
+  void Promise.all([stop(agents), stop(cpe)]).then(() => {
+    rmSync(state, { recursive: true, force: true });
+    process.exit(130);
+  });
+};
+process.on('SIGINT', () => interrupted());
 try {
   const cpeLog = join(state, 'cpe.log');
   const cpeArgs = ['--supervisor', 'process', '--state-dir', state, '--router-port', String(port)];
@@ -183,7 +194,7 @@ try {
   if (keep) {
     say(`\nThe system keeps running (--keep): the web view is ${web}`);
     say('Ctrl-C stops it.');
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    await new Promise<void>((resolve) => (interrupted = resolve));
   }
   await cpectl('destroy', NAME);
 } catch (err) {
