@@ -35,6 +35,21 @@ export interface QueryAnswer {
   readonly lastSeq: number;
 }
 
+/**
+ * What the rest of the CPE needs of an event store: the pipeline stores and
+ * queries through this, so another backend (a cluster's) can take its place.
+ */
+export interface EventStore {
+  /** Stores what is new (by id), committed when it returns; the stored ones, numbered. */
+  append(entries: readonly EventEntry[], now?: number): LoggedEvent[];
+  query(q: EventQuery): QueryAnswer;
+  /** The newest seq stored (0 when empty). */
+  lastSeq(): number;
+  /** Deletes what retention no longer keeps; how many. */
+  prune(now?: number): Promise<number>;
+  close(): void;
+}
+
 interface Row {
   seq: number;
   id: string;
@@ -96,7 +111,8 @@ function rowToEvent(r: Row): LoggedEvent {
   };
 }
 
-export class EventLog {
+/** The event store of one CPE: SQLite in its state directory. */
+export class EventLog implements EventStore {
   readonly #db: Database.Database;
   readonly #o: EventLogOptions;
   readonly #insert: Database.Statement;

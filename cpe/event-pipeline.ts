@@ -14,7 +14,7 @@ import type { BusEvent } from '../lib/bus/qmf.js';
 import { errorMessage } from '../lib/errors.js';
 import { busEventOf, entryOf, type EventEntry, type LoggedEvent } from '../lib/events/record.js';
 import type { Logger, LogLevel } from '../lib/log.js';
-import type { EventLog } from './event-log.js';
+import type { EventStore } from './event-log.js';
 
 export interface EventPublisher {
   readonly name: string;
@@ -37,7 +37,7 @@ export class EventPipeline {
   #closed = false;
 
   constructor(
-    readonly store: EventLog,
+    readonly store: EventStore,
     private readonly publishers: readonly EventPublisher[],
     private readonly log: Logger,
   ) {}
