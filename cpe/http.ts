@@ -78,7 +78,8 @@ export class HttpServer {
     });
     const page = readFileSync(join(packageRoot(), 'cpe', 'web', 'index.html'), 'utf8');
     app.addHook('onRequest', async (req, reply) => {
-      if (!o.token || !req.url.startsWith('/api/')) return;
+      // The route matched, not the raw URL: /%61pi/… reaches /api/… too.
+      if (!o.token || !(req.routeOptions.url ?? req.url).startsWith('/api/')) return;
       const header = req.headers.authorization;
       const given = header?.startsWith('Bearer ')
         ? header.slice(7)

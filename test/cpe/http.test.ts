@@ -311,6 +311,8 @@ describe('the HTTP API with a token (a real CPE)', function () {
       assert.equal(none.headers.get('www-authenticate'), 'Bearer');
       assert.equal(((await none.json()) as QmfMap).code, 'UNAUTHORIZED');
       assert.equal((await fetch(url, { headers: { authorization: 'Bearer nope' } })).status, 401);
+      // Spelled another way, the same route still wants the token.
+      assert.equal((await fetch(`${cpe.httpUrl}/%61pi/v1/events`)).status, 401);
       assert.equal(
         (await fetch(url, { headers: { authorization: 'Bearer tok-123' } })).status,
         200,
