@@ -9,6 +9,7 @@ import { runDpe } from './dpe.js';
 import { runEvents } from './events.js';
 import { runMessaging } from './messaging.js';
 import { runPe } from './pe.js';
+import { runStartup } from './startup.js';
 import { mergeResults, printTable, RESULTS, type Figures } from './report.js';
 
 const GROUPS: Readonly<Record<string, () => Promise<Figures>>> = {
@@ -18,6 +19,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Figures>>> = {
   dpe: runDpe,
   agent: runAgent,
   events: runEvents,
+  startup: runStartup,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -7,10 +7,11 @@ import {
   writeLine,
   type Command,
 } from './command.js';
+import { SUMMARY } from './summaries.js';
 
 export const busPasswordCommand: Command = {
   name: 'bus-password',
-  summary: "print a credentials-file line for the embedded router's SASL PLAIN",
+  summary: SUMMARY['bus-password'],
   usage: `usage: cpectl bus-password USER < password
 
 Reads a password on standard input (its first line) and prints a line for

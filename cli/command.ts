@@ -16,6 +16,19 @@ export interface Command {
   run(args: readonly string[], io: Io): Promise<number>;
 }
 
+/** A command known by name and summary, loaded only when it is used (cpectl --help loads none). */
+export interface LazyCommand {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}
+
+export type CommandEntry = Command | LazyCommand;
+
+export async function loaded(entry: CommandEntry): Promise<Command> {
+  return 'load' in entry ? entry.load() : entry;
+}
+
 export class UsageError extends Error {}
 
 type Options = NonNullable<ParseArgsConfig['options']>;

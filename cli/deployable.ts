@@ -21,6 +21,7 @@ import { CONFIG_OPTIONS, maxBytesOption } from './config-input.js';
 import { checkedName, remoteCommand, type Remote } from './remote.js';
 import { allStatuses, printOverview } from './overview.js';
 import { colours, printMap, printTable, show } from './table.js';
+import { SUMMARY } from './summaries.js';
 
 function onePositional(args: readonly string[], what: string, json = false) {
   const { values, positionals } = parseCommandArgs(args, {
@@ -62,9 +63,7 @@ async function configText(
 const createOrUpdate = (verb: 'create' | 'update'): Command =>
   remoteCommand(
     verb,
-    verb === 'create'
-      ? 'create a deployable from its config; the CPE starts its DPE'
-      : "replace a deployable's config; its running DPE picks it up",
+    SUMMARY[verb],
     `usage: cpectl ${verb} [--json] [--max-size BYTES] FILE
 
 ${
@@ -109,7 +108,7 @@ export const updateCommand = createOrUpdate('update');
 
 export const destroyCommand = remoteCommand(
   'destroy',
-  'destroy a deployable: its DPE is stopped, its config forgotten',
+  SUMMARY.destroy,
   `usage: cpectl destroy [--json] NAME
 
 Answers once the deployable's DPE has stopped. Destroying a deployable that
@@ -130,7 +129,7 @@ does not exist is not an error (it says so).`,
 
 export const listCommand = remoteCommand(
   'list',
-  'list the deployables the CPE keeps',
+  SUMMARY.list,
   `usage: cpectl list [--json]
 
 One line per deployable: NAME, DESIRED (running or stopped), GENERATION, its
@@ -173,7 +172,7 @@ running of all. "-" where the DPE has not said yet. --json adds the uuid.`,
 
 export const statusCommand = remoteCommand(
   'status',
-  "show every deployable's state, or one's in full: its DPE, assemblies and services",
+  SUMMARY.status,
   `usage: cpectl status [--json] [--wait] NAME
        cpectl status [--json]
 
@@ -314,9 +313,7 @@ function printStatus(io: Io, s: QmfMap): void {
 const startOrStop = (verb: 'start' | 'stop'): Command =>
   remoteCommand(
     verb,
-    verb === 'start'
-      ? 'set a stopped deployable running again'
-      : 'stop a deployable (its DPE stops; its config is kept)',
+    SUMMARY[verb],
     `usage: cpectl ${verb} [--json] NAME
 
 ${verb === 'start' ? 'Sets' : 'Stops'} the deployable ${verb === 'start' ? 'running: the CPE starts its DPE' : 'and its DPE; cpectl start sets it running again'}.

@@ -9,6 +9,7 @@ import { EVENT_FILTERS, MAX_WAIT_MS } from '../lib/events/filter.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Io } from './command.js';
 import { checkedName, remoteCommand, type Remote } from './remote.js';
 import { colours, paint, show } from './table.js';
+import { SUMMARY } from './summaries.js';
 
 /** The filters given as --name VALUE (follow, after and wait_ms are cpectl's business). */
 const FLAGS = [
@@ -44,7 +45,7 @@ function line(e: QmfMap, colour: boolean): string {
 
 export const eventsCommand = remoteCommand(
   'events',
-  "show the CPE's event log: what happened, and why",
+  SUMMARY.events,
   `usage: cpectl events [FILTERS] [--follow] [--json] [DEPLOYABLE]
 
 The stored events that match every filter given, oldest of the page first

@@ -8,6 +8,7 @@ import { NAME_PATTERN } from '../lib/config/index.js';
 import { formatDuration, Invalid, parseDurationOrZero } from '../lib/config/values.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './command.js';
 import { checkedName, REMOTE_HELP, remoteOptions, withCpe } from './remote.js';
+import { SUMMARY } from './summaries.js';
 
 const NAME = NAME_PATTERN;
 
@@ -79,7 +80,7 @@ function request(what: string, rest: readonly string[]): { method: string; args:
 
 export const faultCommand: Command = {
   name: 'fault',
-  summary: 'inject a fault into a simulated assembly (cpe-agent --simulate)',
+  summary: SUMMARY.fault,
   usage: `${FAULT_USAGE}\n\n${REMOTE_HELP}`,
   async run(args, io) {
     const options = remoteOptions(args);

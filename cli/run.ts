@@ -1,11 +1,11 @@
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { packageVersion } from '../lib/paths.js';
-import { EXIT, UsageError, writeLine, type Command, type Io } from './command.js';
+import { EXIT, loaded, UsageError, writeLine, type CommandEntry, type Io } from './command.js';
 
 /** Dispatches `cpectl COMMAND ARGS…` to one of `commands`. */
 export async function runCli(
   argv: readonly string[],
-  commands: readonly Command[],
+  commands: readonly CommandEntry[],
   io: Io,
 ): Promise<number> {
   const [name, ...args] = argv;
@@ -23,13 +23,14 @@ export async function runCli(
       writeLine(io.stdout, overview(commands));
       return EXIT.ok;
     }
-    const command = commands.find((c) => c.name === topic);
-    if (!command) return unknownCommand(io, topic);
-    writeLine(io.stdout, command.usage);
+    const entry = commands.find((c) => c.name === topic);
+    if (!entry) return unknownCommand(io, topic);
+    writeLine(io.stdout, (await loaded(entry)).usage);
     return EXIT.ok;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) return unknownCommand(io, name);
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) return unknownCommand(io, name);
+  const command = await loaded(entry);
   if (args.includes('--help') || args.includes('-h')) {
     writeLine(io.stdout, command.usage);
     return EXIT.ok;
@@ -57,7 +58,7 @@ function unknownCommand(io: Io, name: string): number {
   return EXIT.usage;
 }
 
-function overview(commands: readonly Command[]): string {
+function overview(commands: readonly CommandEntry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'usage: cpectl COMMAND [OPTIONS] [ARGS]',

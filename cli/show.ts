@@ -10,10 +10,11 @@ import {
 import { formatDuration } from '../lib/config/values.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './command.js';
 import { CONFIG_OPTIONS, maxBytesOption, parseConfigArg } from './config-input.js';
+import { SUMMARY } from './summaries.js';
 
 export const showCommand: Command = {
   name: 'show',
-  summary: 'print the compiled model of a deployable config',
+  summary: SUMMARY.show,
   usage: `usage: cpectl show [--json | --xml] [--max-size BYTES] FILE
 
 Validates FILE ("-" for standard input) and prints the model every daemon

@@ -6,10 +6,11 @@ import { ConfigError, loadPeInput } from './pe-input.js';
 import { formatExplanation, formatPlan } from './plan-format.js';
 import { runSimulation } from './simulate-run.js';
 import { FAULT_KINDS, parseFault, parseOffset, type SimFault } from '../dpe/index.js';
+import { SUMMARY } from './summaries.js';
 
 export const simulateCommand: Command = {
   name: 'simulate',
-  summary: 'run the policy engine on a saved state and print the plan',
+  summary: SUMMARY.simulate,
   usage: `usage: cpectl simulate [--json] [--explain SERVICE]... [--now MS] [--state FILE] INPUT
        cpectl simulate --run [--fault SPEC]... [--until DURATION] [--json] [--now MS] [--state FILE] INPUT
 

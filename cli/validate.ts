@@ -1,6 +1,7 @@
 import { formatIssue, type ConfigIssue } from '../lib/config/index.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './command.js';
 import { CONFIG_OPTIONS, maxBytesOption, parseConfigArg } from './config-input.js';
+import { SUMMARY } from './summaries.js';
 
 interface FileReport {
   readonly file: string;
@@ -11,7 +12,7 @@ interface FileReport {
 
 export const validateCommand: Command = {
   name: 'validate',
-  summary: 'check deployable configs; print ok or every problem',
+  summary: SUMMARY.validate,
   usage: `usage: cpectl validate [--json] [--max-size BYTES] FILE...
 
 Checks each deployable config (XML; "-" reads standard input) against its

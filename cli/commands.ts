@@ -1,0 +1,32 @@
+/** cpectl's commands, by name and summary; each module is loaded only when its command runs. */
+import type { Command, LazyCommand } from './command.js';
+import type * as DeployableModule from './deployable.js';
+import { SUMMARY, type CommandName } from './summaries.js';
+
+// Each command's module is loaded only when that command runs: cpectl --help
+// and a typo load none of them, and each command only what it needs.
+// A type-only import: erased, so nothing of deployable.js loads with this table.
+const deployable = (key: keyof typeof DeployableModule) => async (): Promise<Command> =>
+  (await import('./deployable.js'))[key];
+const LOADERS: Readonly<Record<CommandName, () => Promise<Command>>> = {
+  validate: async () => (await import('./validate.js')).validateCommand,
+  show: async () => (await import('./show.js')).showCommand,
+  simulate: async () => (await import('./simulate.js')).simulateCommand,
+  create: deployable('createCommand'),
+  update: deployable('updateCommand'),
+  destroy: deployable('destroyCommand'),
+  list: deployable('listCommand'),
+  status: deployable('statusCommand'),
+  events: async () => (await import('./events.js')).eventsCommand,
+  start: deployable('startCommand'),
+  stop: deployable('stopCommand'),
+  fault: async () => (await import('./fault.js')).faultCommand,
+  'bus-password': async () => (await import('./bus-password.js')).busPasswordCommand,
+};
+export const COMMANDS: readonly LazyCommand[] = (Object.keys(SUMMARY) as CommandName[]).map(
+  (name) => ({
+    name,
+    summary: SUMMARY[name],
+    load: LOADERS[name],
+  }),
+);
