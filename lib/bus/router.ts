@@ -157,6 +157,11 @@ export class EmbeddedRouter {
     const mechanisms = saslOf(this.#container);
     const host = options.host ?? '127.0.0.1';
     if (options.credentialsFile) {
+      if (!isLoopback(host) && !options.tls)
+        throw new BusError(
+          'INSECURE_ROUTER',
+          `refusing SASL PLAIN on ${host} without TLS: PLAIN passwords would cross the network in clear (give router.tlsCert and router.tlsKey, or listen on loopback)`,
+        );
       const credentials = Credentials.fromFile(options.credentialsFile);
       mechanisms.enable_plain((user: string, password: string) =>
         credentials.verify(user, password),

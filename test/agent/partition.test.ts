@@ -24,6 +24,7 @@ import { subscribeEvents } from '../../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
 import { requireOrSkip } from '../support/bus.js';
 import { startLoop, waitFor, type Loop } from '../support/dpe.js';
+import { selfSignedCert } from '../support/tls.js';
 import { netnsUnavailable, TestNetwork, type TestHost } from '../support/netns.js';
 import {
   FIXTURES,
@@ -95,14 +96,21 @@ describe('a real network partition (namespaces, veth, a real agent on each side)
     const password = 'partition-test';
     const credentials = join(dir, 'bus-users');
     writeFileSync(credentials, `${await credentialLine('cpe', password)}\n`);
+    const tls = selfSignedCert(dir, net.gateway);
     const ocfRoot = testOcfRoot();
     const fence = join(fenceDir, 'fence-port');
     loop = await startLoop({
       name,
       agents: false,
-      router: { host: net.gateway, credentialsFile: credentials, user: 'cpe', password },
+      // PLAIN beyond loopback goes over TLS only (the router refuses it in clear).
+      router: { host: net.gateway, credentialsFile: credentials, user: 'cpe', password, tls },
       xml: () => config(name, fence),
-      settings: () => ({ recovery: { commands: fence }, dpe: { agentReconnectMs: 2000 } }),
+      // The agents and DPEs read the CA from the same settings file.
+      settings: () => ({
+        recovery: { commands: fence },
+        dpe: { agentReconnectMs: 2000 },
+        bus: { ca: tls.ca },
+      }),
       beforeCreate: async (api, cpe) => {
         void (await subscribeEvents(api.bus, 'cpe.events', (e) => events.push(e), {
           values: { deployable: name },

@@ -74,6 +74,8 @@ export interface CpeProcessOptions {
     readonly credentialsFile: string;
     readonly user: string;
     readonly password: string;
+    /** TLS (PLAIN beyond loopback requires it): the router's certificate and key, and the CA clients trust. */
+    readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
   };
 }
 
@@ -111,7 +113,7 @@ export class CpeProcess {
 
   get url(): string {
     const r = this.options.router;
-    if (r) return `amqp://${r.user}:${r.password}@${r.host}:${this.port}`;
+    if (r) return `amqps://${r.user}:${r.password}@${r.host}:${this.port}`;
     return this.options.broker?.url ?? `amqp://127.0.0.1:${this.port}`;
   }
 
@@ -155,6 +157,12 @@ export class CpeProcess {
               this.options.router.host,
               '--router-credentials-file',
               this.options.router.credentialsFile,
+              '--router-tls-cert',
+              this.options.router.tls.cert,
+              '--router-tls-key',
+              this.options.router.tls.key,
+              '--bus-ca',
+              this.options.router.tls.ca,
             ]
           : []),
       ],
@@ -203,7 +211,7 @@ export class CpeClient {
   readonly bus: Bus;
   readonly client: MethodClient;
 
-  constructor(url: string, profile: ProfileName = 'embedded') {
+  constructor(url: string, profile: ProfileName = 'embedded', caFile?: string) {
     const logger = silentLogger();
     this.bus = new Bus({
       url,
@@ -211,6 +219,7 @@ export class CpeClient {
       name: 'test',
       logger,
       reconnect: { initialMs: 50, maxMs: 500 },
+      ...(caFile ? { tls: { caFile } } : {}),
     });
     this.client = new MethodClient(this.bus, { name: 'test', logger, defaultTimeoutMs: 30_000 });
   }

@@ -93,7 +93,7 @@ export async function startLoop(o: LoopOptions): Promise<Loop> {
   });
   await cpe.start();
   const profile = o.broker?.profile ?? 'embedded';
-  const api = new CpeClient(cpe.url, profile);
+  const api = new CpeClient(cpe.url, profile, o.router?.tls.ca);
   try {
     await api.bus.whenUp(10_000);
     await o.beforeCreate?.(api, cpe);

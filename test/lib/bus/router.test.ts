@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { EmbeddedRouter } from '../../../lib/bus/router.js';
 import { MethodServer } from '../../../lib/bus/server.js';
 import { silentLogger } from '../../../lib/log.js';
 import { connect, embedded, until, type Transport } from '../../support/bus.js';
+import { selfSignedCert } from '../../support/tls.js';
 
 const logger = silentLogger();
 const dir = mkdtempSync(join(tmpdir(), 'cpe-router-'));
@@ -62,39 +62,36 @@ describe('embedded router', function () {
     await t.stop();
   });
 
-  it('refuses anonymous access on a non-loopback address unless asked', () => {
+  it('refuses anonymous access on a non-loopback address unless asked, and PLAIN there without TLS', async () => {
     assert.throws(() => new EmbeddedRouter({ logger, host: '0.0.0.0', port: 0 }), {
       code: 'INSECURE_ROUTER',
     });
+    const credentialsFile = join(dir, 'plain-users');
+    writeFileSync(credentialsFile, `${await credentialLine('cpe', 'secret-password')}\n`);
+    assert.throws(() => new EmbeddedRouter({ logger, host: '0.0.0.0', port: 0, credentialsFile }), {
+      code: 'INSECURE_ROUTER',
+      message: /PLAIN passwords would cross the network in clear/,
+    });
+    const { cert, key } = selfSignedCert(dir, '127.0.0.1');
+    assert.doesNotThrow(
+      () =>
+        new EmbeddedRouter({
+          logger,
+          host: '0.0.0.0',
+          port: 0,
+          credentialsFile,
+          tls: { certFile: cert, keyFile: key },
+        }),
+    );
+    // On loopback, PLAIN stays allowed without TLS.
+    assert.doesNotThrow(() => new EmbeddedRouter({ logger, port: 0, credentialsFile }));
     assert.doesNotThrow(
       () => new EmbeddedRouter({ logger, host: '0.0.0.0', port: 0, allowAnonymous: true }),
     );
   });
 
   it('serves TLS, and clients verify its certificate', async () => {
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCert(dir, '127.0.0.1', 'localhost');
     const t = await embedded({ tls: { certFile: cert, keyFile: key } });
     const secure: Transport = { ...t, url: t.url.replace('amqp://', 'amqps://') };
     const server = await echoServer({ ...secure }, 'tls.echo').catch(() => null);
