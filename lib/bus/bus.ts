@@ -137,8 +137,11 @@ export class Bus {
     });
     this.id = container.id;
     // Without listeners rhea throws these from inside its socket handler.
-    container.on('error', (ctx: EventContext) =>
-      this.#log.warn('bus error', { error: describe(ctx.error) }),
+    // rhea passes the error itself here (a read or write that threw), not a context.
+    container.on('error', (err: unknown) =>
+      this.#log.warn('bus error', {
+        error: describe(err instanceof Error ? err : (err as EventContext | undefined)?.error),
+      }),
     );
     container.on('protocol_error', (ctx: EventContext) =>
       this.#log.warn('bus protocol error', { error: describe(ctx.error) }),

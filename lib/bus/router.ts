@@ -69,6 +69,8 @@ interface Outgoing {
   readonly address: string;
   /** A server's link (distribution-mode move): one of these on an address takes each message. */
   readonly exclusive: boolean;
+  /** The peer's AMQP container id: the same across its reconnects. */
+  readonly container: string | undefined;
   readonly queue: Fifo<Buffer>;
   /** The bytes in `queue`. */
   bytes: number;
@@ -279,8 +281,22 @@ export class EmbeddedRouter {
     sender.set_target((remote.target ?? {}) as never);
     attachOf(sender).local.attach.snd_settle_mode = 1; // forwarded pre-settled: the router keeps nothing
     attachOf(sender).local.attach.max_message_size = this.#maxMessageBytes;
-    const outgoing: Outgoing = { sender, address, exclusive, queue: new Fifo(), bytes: 0 };
+    const container = (sender.connection as { remote?: { open?: { container_id?: string } } })
+      .remote?.open?.container_id;
+    const outgoing: Outgoing = {
+      sender,
+      address,
+      exclusive,
+      container,
+      queue: new Fifo(),
+      bytes: 0,
+    };
     this.#outgoing.set(sender, outgoing);
+    // A server back on a new connection (the same container) takes its place at once:
+    // its old connection may be dead without the router knowing yet (a cut network).
+    if (exclusive && container !== undefined)
+      for (const other of [...(this.#routes.get(address) ?? [])])
+        if (other.exclusive && other.container === container) this.#forget(other.sender);
     let set = this.#routes.get(address);
     if (!set) this.#routes.set(address, (set = new Set()));
     set.add(outgoing);

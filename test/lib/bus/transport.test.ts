@@ -459,3 +459,40 @@ describe('the embedded router gives a node to one server at a time', function ()
     }
   });
 });
+
+describe('a server that reconnects to the embedded router', function () {
+  this.timeout(20_000);
+
+  it('takes its address back at once, though its old connection is not known dead yet', async () => {
+    const transport = await embedded();
+    const port = Number(new URL(transport.url).port);
+    // Two connections of one container, as a reconnect after a cut network makes them:
+    // the first is never closed (its peer cannot say goodbye).
+    const container = rhea.create_container({ id: 'server-that-reconnects' });
+    const got: string[] = [];
+    const attach = async (who: string) => {
+      const connection = container.connect({ host: '127.0.0.1', port, reconnect: false });
+      const receiver = connection.open_receiver({
+        source: { address: 'svc.back', distribution_mode: 'move' },
+      });
+      receiver.on('message', () => got.push(who));
+      await new Promise((r) => receiver.once('receiver_open', r));
+      return connection;
+    };
+    const stale = await attach('old connection');
+    const fresh = await attach('new connection');
+    const caller = connect(transport, 'caller');
+    try {
+      await caller.whenUp(5000);
+      caller.post(caller.sender('node', 'svc.back'), { body: 'hello' });
+      await until(() => got.length > 0, 5000, 'the message');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(got, ['new connection']);
+    } finally {
+      await caller.close();
+      stale.close();
+      fresh.close();
+      await transport.stop();
+    }
+  });
+});
