@@ -45,7 +45,7 @@ const types = (rhea as unknown as { types: Types }).types;
 const list0 = types.by_code[0x45];
 if (!list0 || typeof list0.create !== 'function')
   throw new Error(
-    'rhea has no list0 type to patch (lib/bus/rhea-list0.ts was written for rhea 3.0.5)',
+    'rhea has no list0 type to patch (lib/bus/rhea-decoder.ts was written for rhea 3.0.5)',
   );
 if (!(list0.create as { fresh?: boolean }).fresh) {
   const Typed = (list0.create() as { constructor: new (t: TypeDesc, v: unknown) => unknown })
@@ -105,5 +105,3 @@ if (!types.ownMaps) {
   // Application properties and annotations.
   types.unwrap_map_simple = (o) => ownMap(o.value.map((i) => types.unwrap(i, true)));
 }
-
-export {};
