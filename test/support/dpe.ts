@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { processStartTime } from '../../cpe/process-supervisor.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProfileName } from '../../lib/bus/addressing.js';
@@ -84,6 +85,24 @@ export interface Loop {
   close(): Promise<void>;
 }
 
+/** Kills the DPEs still running from a CPE's state directory (its process supervisor's pidfiles). */
+export function killLeftDpes(stateDir: string): void {
+  const dir = join(stateDir, 'dpe');
+  if (!existsSync(dir)) return;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.pid'))) {
+    try {
+      const { pid, startTime } = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+        pid: number;
+        startTime: string;
+      };
+      // The same process, not a later one that got its pid.
+      if (processStartTime(pid) === startTime) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone, or not ours: nothing to kill
+    }
+  }
+}
+
 export async function startLoop(o: LoopOptions): Promise<Loop> {
   const dir = mkdtempSync(join(tmpdir(), 'cpe-state-'));
   const cpe = new CpeProcess(dir, await freePort(), o.compiled ?? false, {
@@ -121,6 +140,8 @@ export async function startLoop(o: LoopOptions): Promise<Loop> {
       await agents?.stop();
       await api.close();
       await cpe.stop();
+      // A test that failed while its CPE was down leaves DPEs nobody destroyed: not past the test.
+      killLeftDpes(cpe.stateDir);
     },
   };
 }
