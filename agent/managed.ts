@@ -9,19 +9,11 @@
  * directory fsynced): a power cut leaves the old list or the new, never a
  * torn one and never a service forgotten.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServiceSpec } from '../lib/agent/protocol.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
-import { unreadable } from '../lib/files.js';
+import { replaceFileDurably, unreadable } from '../lib/files.js';
 
 export interface ManagedService {
   readonly spec: ServiceSpec;
@@ -83,21 +75,6 @@ export class ManagedServices {
   }
 
   #save(): void {
-    const tmp = `${this.#file}.tmp`;
-    const text = `${JSON.stringify({ services: this.list() }, null, 1)}\n`;
-    const fd = openSync(tmp, 'w', 0o640);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.#file);
-    const dir = openSync(dirname(this.#file), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    replaceFileDurably(this.#file, `${JSON.stringify({ services: this.list() }, null, 1)}\n`);
   }
 }

@@ -2,7 +2,8 @@
  * One wording for a file that cannot be read, whichever command or daemon
  * reads it: "FILE: no such file", "FILE: is a directory, not a file", …
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CpeError } from './errors.js';
 
 const WORDS: Readonly<Record<string, string>> = {
@@ -42,4 +43,27 @@ export function readTokenFile(path: string, setting: string): string {
   const token = text.split('\n')[0]!.trim();
   if (!token) throw new CpeError('TOKEN_UNREADABLE', `${setting}: ${path} is empty`);
   return token;
+}
+
+/**
+ * Replaces a file so that a crash leaves the old or the new one, never a
+ * part: the text goes to FILE.tmp, which is fsynced and renamed over FILE,
+ * and the directory is fsynced so that the rename itself survives.
+ */
+export function replaceFileDurably(file: string, text: string, mode = 0o640): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dir = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }

@@ -14,12 +14,11 @@ import {
   ftruncateSync,
   openSync,
   readFileSync,
-  renameSync,
   writeSync,
 } from 'node:fs';
-import { dirname } from 'node:path';
 import type { BusEvent, QmfMap, Severity } from '../bus/qmf.js';
 import { errorMessage } from '../errors.js';
+import { replaceFileDurably } from '../files.js';
 import type { Logger } from '../log.js';
 import { jsonValue } from './record.js';
 
@@ -205,24 +204,10 @@ export class Outbox {
   /** Writes what is pending to a new file and renames it over the old one. */
   #rewrite(): void {
     const file = this.file!;
-    const tmp = `${file}.tmp`;
-    const fd = openSync(tmp, 'w', 0o640);
-    let bytes = 0;
-    try {
-      for (const e of this.#pending) bytes += writeSync(fd, eventLine(e));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    const dir = openSync(dirname(file), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    const text = this.#pending.map(eventLine).join('');
+    replaceFileDurably(file, text);
     if (this.#fd !== null) closeSync(this.#fd);
     this.#fd = openSync(file, 'a', 0o640);
-    this.#bytes = bytes;
+    this.#bytes = Buffer.byteLength(text);
   }
 }
