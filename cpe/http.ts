@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isLoopback } from '../lib/bus/bus.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { MAX_LIMIT, parseEventQuery, type EventQuery } from '../lib/events/filter.js';
 import type { Logger } from '../lib/log.js';
@@ -25,12 +26,6 @@ export interface HttpOptions {
   readonly api: CpeApi;
   readonly events: EventPipeline;
   readonly log: Logger;
-}
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
-export function isLoopback(host: string): boolean {
-  return LOOPBACK.test(host);
 }
 
 /** A stream whose client reads slower than events come is ended (it resumes with Last-Event-ID). */

@@ -451,6 +451,11 @@ function socketOf(connection: Connection): { destroy(): void } | undefined {
 }
 
 /** A bus URL fit for a log line: the user and password taken out. */
+/** A host on this machine's loopback: 127.0.0.0/8, ::1 or localhost (the router's and the HTTP API's rule). */
+export function isLoopback(host: string): boolean {
+  return /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);
+}
+
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
 }

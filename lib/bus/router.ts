@@ -22,7 +22,7 @@ import rhea, {
 } from 'rhea';
 import type { Logger } from '../log.js';
 import { wireMessageId } from './qmf.js';
-import { describe, MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
+import { describe, isLoopback, MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
 import { Credentials } from './credentials.js';
 import { BusError } from './errors.js';
 import { guardFrames } from './frame-guard.js';
@@ -119,10 +119,6 @@ function serverConnection(
  */
 function settleLocally(delivery: Delivery): void {
   (delivery as unknown as { update(settled: boolean): void }).update(true);
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 export class EmbeddedRouter {
