@@ -65,6 +65,19 @@ function cmdlineHasName(pid: number, name: string): boolean {
   }
 }
 
+/** The process a pidfile names, if that very process (pid and start time) still runs. */
+export function runningFromPidfile(file: string): { pid: number; startTime: string } | undefined {
+  try {
+    const { pid, startTime } = JSON.parse(readFileSync(file, 'utf8')) as {
+      pid: number;
+      startTime: string;
+    };
+    return processStartTime(pid) === startTime ? { pid, startTime } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class ProcessSupervisor implements DpeSupervisor {
   readonly kind = 'process';
   readonly #o: ProcessSupervisorOptions;
@@ -93,18 +106,12 @@ export class ProcessSupervisor implements DpeSupervisor {
     for (const file of readdirSync(this.#o.runDir)) {
       if (!file.endsWith('.pid')) continue;
       const name = file.slice(0, -4);
-      try {
-        const { pid, startTime } = JSON.parse(readFileSync(join(this.#o.runDir, file), 'utf8')) as {
-          pid: number;
-          startTime: string;
-        };
-        if (processStartTime(pid) === startTime && cmdlineHasName(pid, name)) {
-          this.#tracked.set(name, { pid, startTime, state: 'active' });
-          this.#o.log.info('adopted a running DPE', { deployable: name, pid });
-          continue;
-        }
-      } catch {
-        // unreadable: treated as stale
+      // An unreadable pidfile is treated as stale.
+      const running = runningFromPidfile(join(this.#o.runDir, file));
+      if (running && cmdlineHasName(running.pid, name)) {
+        this.#tracked.set(name, { ...running, state: 'active' });
+        this.#o.log.info('adopted a running DPE', { deployable: name, pid: running.pid });
+        continue;
       }
       rmSync(join(this.#o.runDir, file), { force: true });
     }

@@ -1,5 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { processStartTime } from '../../cpe/process-supervisor.js';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { runningFromPidfile } from '../../cpe/process-supervisor.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProfileName } from '../../lib/bus/addressing.js';
@@ -90,15 +90,11 @@ export function killLeftDpes(stateDir: string): void {
   const dir = join(stateDir, 'dpe');
   if (!existsSync(dir)) return;
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.pid'))) {
+    const running = runningFromPidfile(join(dir, file));
     try {
-      const { pid, startTime } = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-        pid: number;
-        startTime: string;
-      };
-      // The same process, not a later one that got its pid.
-      if (processStartTime(pid) === startTime) process.kill(pid, 'SIGKILL');
+      if (running) process.kill(running.pid, 'SIGKILL');
     } catch {
-      // gone, or not ours: nothing to kill
+      // it ended meanwhile
     }
   }
 }
