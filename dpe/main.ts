@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The DPE daemon: one per deployable, started by the CPE. */
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NAME_PATTERN } from '../lib/config/index.js';
 import { busFrom, daemonContext, handleSignals, unlessStopping } from '../lib/daemon.js';
@@ -33,17 +33,10 @@ if (!NAME_PATTERN.test(s.name)) {
 // Under systemd the unit's StateDirectory; otherwise a directory of its own under the root.
 const stateDir = process.env.STATE_DIRECTORY?.split(':')[0] || join(s.stateRoot, s.name);
 const log = ctx.log.child({ deployable: s.name });
-let outboxFile: string | null = join(stateDir, 'outbox.jsonl');
 try {
   mkdirSync(stateDir, { recursive: true, mode: 0o750 });
-  accessSync(stateDir, constants.W_OK);
-} catch (err) {
-  outboxFile = null;
-  // Events still flow; only those the CPE has not taken when the DPE dies are lost.
-  log.error('events wait for the CPE in memory only: the state directory is not usable', {
-    dir: stateDir,
-    error: errorMessage(err),
-  });
+} catch {
+  // The outbox (and the saved PE inputs) say so, and go on without the directory.
 }
 const dpe = new Dpe({
   name: s.name,
@@ -59,7 +52,7 @@ const dpe = new Dpe({
   },
   agentReconnectMs: s.agentReconnectMs,
   inventoryTimeoutMs: s.inventoryTimeoutMs,
-  outbox: { file: outboxFile, max: s.outboxMax },
+  outbox: { file: join(stateDir, 'outbox.jsonl'), max: s.outboxMax },
 });
 const signals = handleSignals('dpe', DPE_SETTINGS, ctx, {
   stop: () => dpe.stop(),
