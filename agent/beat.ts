@@ -27,14 +27,16 @@ export function sendBeat(
   const beat = next();
   if (beat === null) return false;
   sender.send(
-    heartbeatMessage({
-      agent: agentNode(deployable, assembly),
-      timestamp: Date.now(),
-      intervalMs,
-      epoch: beat.epoch,
-      sequence: beat.sequence,
-      values: beat.values,
-    }),
+    bus.sign(
+      heartbeatMessage({
+        agent: agentNode(deployable, assembly),
+        timestamp: Date.now(),
+        intervalMs,
+        epoch: beat.epoch,
+        sequence: beat.sequence,
+        values: beat.values,
+      }),
+    ),
   );
   return true;
 }

@@ -35,7 +35,8 @@ if (s.simulate) {
     process.exit(1);
   });
   log = log.child({ deployable: plan.deployable });
-  bus = busFrom(s, 'cpe-agent', log.child({ part: 'bus' }));
+  // One connection serves every assembly of the deployable: it is all of them.
+  bus = busFrom(s, 'cpe-agent', log.child({ part: 'bus' }), { user: `agent.${plan.deployable}` });
   const agents = new SimulatedAgents(bus, plan.deployable, plan.hosts, log);
   service = {
     start: () => agents.start(),

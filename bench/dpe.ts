@@ -234,7 +234,7 @@ async function ingest(runs: number): Promise<Flood[]> {
       const cpuBefore = cpuSeconds(pid);
       const publisher = peer([
         'publish',
-        r.cpe.url,
+        r.cpe.urlAs(`agent.${r.name}`),
         'embedded',
         agentHeartbeats(r.name),
         String(FLOOD),

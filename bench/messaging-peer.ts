@@ -71,7 +71,7 @@ if (role === 'router') {
         values: { load1: 0.1 },
       });
     const pump = (): void => {
-      while (sent < count && sender.sendable()) sender.send(message(++sent));
+      while (sent < count && sender.sendable()) sender.send(bus.sign(message(++sent)));
       if (sent >= count) say({ sent });
     };
     sender.on('sendable', pump);

@@ -22,6 +22,7 @@ const LOADERS: Readonly<Record<CommandName, () => Promise<Command>>> = {
   stop: deployable('stopCommand'),
   fault: async () => (await import('./fault.js')).faultCommand,
   'bus-password': async () => (await import('./bus-password.js')).busPasswordCommand,
+  'bus-credentials': async () => (await import('./bus-password.js')).busCredentialsCommand,
 };
 export const COMMANDS: readonly LazyCommand[] = (Object.keys(SUMMARY) as CommandName[]).map(
   (name) => ({

@@ -7,6 +7,8 @@
 import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
 import { busUrlProblem, redactUrl } from '../lib/bus/bus.js';
 import { MethodClient, type CallTarget } from '../lib/bus/client.js';
+import { CLIENT_USER } from '../lib/bus/identity.js';
+import { clientPasswordFile } from '../lib/bus/secrets.js';
 import { BusCode, RemoteError } from '../lib/bus/errors.js';
 import type { QmfMap } from '../lib/bus/qmf.js';
 import { NAME_PATTERN } from '../lib/config/index.js';
@@ -19,6 +21,7 @@ import {
   SETTINGS_FILE,
   settingsHelp,
   SettingsError,
+  STATE_DIR,
   type Settings,
 } from '../lib/settings.js';
 import { UsageError, type Command, type Io } from './command.js';
@@ -28,6 +31,12 @@ const CPECTL_BUS = {
   busUrl: BUS_SETTINGS.busUrl,
   busProfile: BUS_SETTINGS.busProfile,
   busCa: BUS_SETTINGS.busCa,
+  busUser: BUS_SETTINGS.busUser,
+  busPasswordFile: BUS_SETTINGS.busPasswordFile,
+  stateDir: {
+    ...STATE_DIR,
+    help: "the CPE's state directory: cpectl's bus password is its credentials/client",
+  },
 };
 
 export const REMOTE_HELP = `Reaching the CPE (flags win over the environment, which wins over the
@@ -92,6 +101,16 @@ function inCommandWords(text: string): string {
   );
 }
 
+/** What to try when the bus cannot be reached: start the CPE, or log in (the router wants a user). */
+function unreachableHint(error: string, user: string | undefined, clientFile: string): string {
+  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/.test(error) || error.startsWith('no answer'))
+    return 'is the CPE running, and --bus-url right?';
+  if (user === undefined)
+    return `the bus wants a user: cpectl logs in with ${clientFile}, which root and the group "cpe" can read; or give --bus-user and --bus-password-file`;
+  if (/authenticate/i.test(error)) return `the bus refused ${user}'s password`;
+  return 'is the CPE running, and --bus-url right?';
+}
+
 /** Connects, runs `work`, disconnects; returns what `work` returns. */
 export async function withCpe<T>(
   { settings, timeoutMs }: RemoteOptions,
@@ -102,7 +121,8 @@ export async function withCpe<T>(
   const left = (): number => Math.min(deadline - Date.now(), 2 ** 31 - 1);
   const where = `${redactUrl(settings.busUrl)} (profile ${settings.busProfile})`;
   const log = silentLogger();
-  const bus = busFrom(settings, 'cpectl', log);
+  const clientFile = clientPasswordFile(settings.stateDir);
+  const bus = busFrom(settings, 'cpectl', log, { user: CLIENT_USER, files: [clientFile] });
   const client = new MethodClient(bus, {
     name: 'cpectl',
     logger: log,
@@ -144,7 +164,7 @@ export async function withCpe<T>(
     } catch (err) {
       throw new CpeError(
         BusCode.unreachable,
-        `cannot reach the bus at ${redactUrl(settings.busUrl)}: ${errorMessage(err)} (is the CPE running, and --bus-url right?)`,
+        `cannot reach the bus at ${redactUrl(settings.busUrl)}: ${errorMessage(err) || 'closed at once'} (${unreachableHint(errorMessage(err), bus.user, clientFile)})`,
       );
     }
     return await work({

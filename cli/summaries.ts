@@ -17,6 +17,7 @@ export const SUMMARY = {
   stop: 'stop a deployable (its DPE stops; its config is kept)',
   fault: 'inject a fault into a simulated assembly (cpe-agent --simulate)',
   'bus-password': "print a credentials-file line for the embedded router's SASL PLAIN",
+  'bus-credentials': "print a user's password on the embedded router, as the CPE's key derives it",
 } as const;
 
 export type CommandName = keyof typeof SUMMARY;

@@ -7,6 +7,7 @@ import { SerialByKey } from '../lib/serial.js';
 import { randomUUID } from 'node:crypto';
 import { DPE_OBJECT, dpeNode } from '../lib/addresses.js';
 import type { MethodClient } from '../lib/bus/client.js';
+import { speaksFor } from '../lib/bus/identity.js';
 import {
   Malformed,
   parseEventBody,
@@ -57,6 +58,8 @@ export interface CpeApiDeps {
   readonly supervisor: DpeSupervisor;
   readonly watch: DpeWatch;
   readonly events: EventPipeline;
+  /** events_submit only from the DPE it names (its bus checks who sends: the embedded router's authorization). */
+  readonly requireIdentity?: boolean;
   /** Who this CPE is (cpe_info): a second CPE on the bus finds the first by it. */
   readonly info?: () => QmfMap;
   readonly log: Logger;
@@ -380,7 +383,15 @@ export class CpeApi {
           source: { type: 'string', pattern: /^(cpe|dpe\.[A-Za-z0-9_][A-Za-z0-9._-]{0,63})$/ },
           events: { type: 'list', maxItems: MAX_SUBMIT },
         },
-        handler: (a) => this.submitEvents(s(a, 'source'), a.events as unknown[]),
+        handler: (a, context) => {
+          const source = s(a, 'source');
+          if (!speaksFor(context.userId, source, this.#d.requireIdentity ?? false))
+            throw new CpeError(
+              'NOT_AUTHORIZED',
+              `${context.userId ?? 'a sender without a user-id'} may not submit the events of ${source}`,
+            );
+          return this.submitEvents(source, a.events as unknown[]);
+        },
       },
       events_query: {
         // Every filter optional; parseEventQuery checks values (BAD_FILTER), the server the types.

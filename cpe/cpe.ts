@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
 import type { Bus } from '../lib/bus/bus.js';
 import { EmbeddedRouter } from '../lib/bus/router.js';
+import type { BusSecrets } from '../lib/bus/secrets.js';
 import { MethodClient } from '../lib/bus/client.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
@@ -45,6 +46,8 @@ export interface CpeOptions {
   readonly dpeCommand?: readonly string[];
   /** Process supervisor: the DPEs' environment (bus settings travel here). */
   readonly dpeEnv?: NodeJS.ProcessEnv;
+  /** Gives each DPE its bus password before it starts. */
+  readonly secrets?: BusSecrets;
   readonly router?: ConstructorParameters<typeof EmbeddedRouter>[0];
   readonly bus: () => Bus;
   readonly restartPolicy?: RestartPolicy;
@@ -100,11 +103,16 @@ function alreadyServed(other: QmfMap): CpeError {
 const STUCK_BUS_MS = 60_000;
 
 async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
+  const secrets = o.secrets;
+  // systemd hands the file to the unit (LoadCredential=); a child is told where it is.
+  const prepare = secrets
+    ? (name: string) => ({ CREDENTIALS_DIRECTORY: secrets.writeDpe(name) })
+    : undefined;
   if (o.supervisor !== 'process') {
     try {
       const manager = await SystemdManager.connect(o.log);
       manager.onLost((err) => o.onFatal?.(err));
-      return await SystemdSupervisor.create(manager, o.log);
+      return await SystemdSupervisor.create(manager, o.log, prepare);
     } catch (err) {
       if (o.supervisor === 'systemd') throw err;
       o.log.info('no systemd on the system bus: DPEs run as child processes', {
@@ -116,6 +124,7 @@ async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
     command: o.dpeCommand ?? defaultDpeCommand(),
     runDir: join(o.stateDir, 'dpe'),
     env: o.dpeEnv ?? process.env,
+    ...(prepare ? { prepare } : {}),
     log: o.log,
   });
 }
@@ -186,6 +195,7 @@ export class Cpe {
       events: this.events,
       log,
       info: () => this.info(),
+      requireIdentity: Boolean(this.#o.router?.authorize),
     });
     this.supervisor.onChange((c) => {
       const stopped = c.state === 'failed' || c.state === 'inactive';

@@ -5,6 +5,9 @@ import { BUS_SETTINGS, DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
 import { join } from 'node:path';
 import { redactUrl } from '../lib/bus/bus.js';
+import { CPE_USER } from '../lib/bus/identity.js';
+import { busLogin, type Login } from '../lib/bus/login.js';
+import { BusSecrets } from '../lib/bus/secrets.js';
 import { readTokenFile } from '../lib/files.js';
 import { allowedCommands } from '../lib/recovery.js';
 import { Cpe } from './cpe.js';
@@ -34,6 +37,23 @@ const busUrl =
     ? `amqp://${dialable(s.routerHost)}:${s.routerPort}`
     : s.busUrl;
 const bus = { ...s, busUrl };
+// The bus key and the passwords derived from it (STATE_DIR/credentials): the
+// CPE's own, its DPEs', and the one cpectl reads.
+let secrets: BusSecrets;
+try {
+  secrets = BusSecrets.open(s.stateDir);
+} catch (err) {
+  log.error('cannot start', { error: errorMessage(err) });
+  process.exit(1);
+}
+/** Who the CPE is on its bus: "cpe", with its derived password, unless its settings say otherwise. */
+function ownLogin(): Login | undefined {
+  const given = busLogin(bus, CPE_USER, []);
+  if (given || URL.parse(busUrl)?.username) return given;
+  const user = s.busUser || CPE_USER;
+  return { user, password: secrets.key.password(user) };
+}
+const login = ownLogin();
 // DPEs started as processes inherit the bus settings through the environment.
 const dpeEnv: NodeJS.ProcessEnv = { ...process.env };
 for (const key of [
@@ -83,16 +103,19 @@ const cpe = new Cpe({
   supervisor: s.supervisor as 'auto' | 'systemd' | 'process',
   dpeCommand: s.dpeCommand ? s.dpeCommand.split(/\s+/).filter(Boolean) : undefined,
   dpeEnv,
+  secrets,
   router: s.router
     ? {
         logger: log.child({ part: 'router' }),
         host: s.routerHost,
         port: s.routerPort,
         credentialsFile: s.routerCredentials || undefined,
+        key: secrets.key,
+        authorize: s.routerAuthorization,
         tls: s.routerTlsCert ? { certFile: s.routerTlsCert, keyFile: s.routerTlsKey } : undefined,
       }
     : undefined,
-  bus: () => busFrom(bus, 'cpe', log.child({ part: 'bus' })),
+  bus: () => busFrom(bus, 'cpe', log.child({ part: 'bus' }), { user: CPE_USER, login }),
   onFatal: (err) => {
     // Unit state seen while away is lost: start over, as systemd restarts us
     // (Restart=on-failure); the DPEs keep running and are adopted.

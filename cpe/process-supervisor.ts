@@ -23,7 +23,7 @@ import {
 import { join } from 'node:path';
 import { CpeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import type { DpeChange, DpeState, DpeSupervisor } from './supervisor.js';
+import type { DpeChange, DpeState, DpeSupervisor, PrepareDpe } from './supervisor.js';
 
 export interface ProcessSupervisorOptions {
   /** The DPE command; `--name NAME` is appended. */
@@ -31,6 +31,7 @@ export interface ProcessSupervisorOptions {
   /** Pidfiles and DPE logs go here. */
   readonly runDir: string;
   readonly env: NodeJS.ProcessEnv;
+  readonly prepare?: PrepareDpe;
   readonly log: Logger;
   readonly stopTimeoutMs?: number;
   readonly pollMs?: number;
@@ -156,13 +157,14 @@ export class ProcessSupervisor implements DpeSupervisor {
     if (this.#tracked.has(name)) return;
     const [file, ...args] = this.#o.command;
     if (!file) throw new CpeError('SUPERVISOR_FAILED', 'no DPE command configured');
+    const env = { ...this.#o.env, ...this.#o.prepare?.(name) };
     const logFd = openSync(join(this.#o.runDir, `${name}.log`), 'a', 0o640);
     let child: ChildProcess;
     try {
       child = spawn(file, [...args, '--name', name], {
         detached: true, // its own session: it outlives a CPE restart
         stdio: ['ignore', logFd, logFd],
-        env: this.#o.env,
+        env,
       });
     } finally {
       closeSync(logFd);

@@ -1,16 +1,11 @@
 import { RECOVERY_SETTINGS } from '../lib/recovery.js';
-import { BUS_SETTINGS, type SettingsTable } from '../lib/settings.js';
+import { BUS_SETTINGS, STATE_DIR, type SettingsTable } from '../lib/settings.js';
 
 /** Every CPE setting: flag --a-b, variable CPE_A_B, file key a.b (README, "CPE settings"). */
 export const CPE_SETTINGS = {
   ...BUS_SETTINGS,
   ...RECOVERY_SETTINGS,
-  stateDir: {
-    key: 'state.dir',
-    type: 'string',
-    default: '/var/lib/cpe',
-    help: 'where deployables are stored (and, for process-supervised DPEs, their pidfiles and logs)',
-  },
+  stateDir: STATE_DIR,
   supervisor: {
     key: 'supervisor',
     type: 'string',
@@ -42,6 +37,12 @@ export const CPE_SETTINGS = {
     type: 'string',
     default: '',
     help: 'SASL PLAIN users (lines from cpectl bus-password); required off loopback',
+  },
+  routerAuthorization: {
+    key: 'router.authorization',
+    type: 'boolean',
+    default: true,
+    help: 'each user only where its identity allows; users log in with a password (STATE_DIR/credentials); off: anyone on loopback may do anything',
   },
   routerTlsCert: {
     key: 'router.tlsCert',

@@ -32,6 +32,12 @@ export interface DpeSupervisor {
   close(): Promise<void>;
 }
 
+/**
+ * Done before each start of a DPE (its bus password written, schemas/messages.md
+ * "Identities"); what it returns joins the environment of a DPE run as a child.
+ */
+export type PrepareDpe = (name: string) => Readonly<Record<string, string>>;
+
 export function isUp(state: DpeState): boolean {
   return state === 'active' || state === 'activating' || state === 'reloading';
 }

@@ -9,7 +9,13 @@ import { CpeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { instanceOf, templateInstance } from '../lib/systemd/escape.js';
 import type { UnitManager } from '../lib/systemd/manager.js';
-import { isUp, type DpeChange, type DpeState, type DpeSupervisor } from './supervisor.js';
+import {
+  isUp,
+  type DpeChange,
+  type DpeState,
+  type DpeSupervisor,
+  type PrepareDpe,
+} from './supervisor.js';
 
 const TEMPLATE = 'dpe';
 const STATES = new Set<string>([
@@ -58,9 +64,12 @@ export class SystemdSupervisor implements DpeSupervisor {
   readonly #units = new Map<string, Unit>();
   readonly #listeners: ((c: DpeChange) => void)[] = [];
 
-  private constructor(manager: UnitManager, log: Logger) {
+  readonly #prepare: PrepareDpe | undefined;
+
+  private constructor(manager: UnitManager, log: Logger, prepare?: PrepareDpe) {
     this.#manager = manager;
     this.#log = log;
+    this.#prepare = prepare;
     manager.onPropertiesChanged((unit, iface, changed) => {
       const name = instanceOf(TEMPLATE, unit);
       if (name === undefined) return;
@@ -69,8 +78,12 @@ export class SystemdSupervisor implements DpeSupervisor {
     });
   }
 
-  static async create(manager: UnitManager, log: Logger): Promise<SystemdSupervisor> {
-    const supervisor = new SystemdSupervisor(manager, log);
+  static async create(
+    manager: UnitManager,
+    log: Logger,
+    prepare?: PrepareDpe,
+  ): Promise<SystemdSupervisor> {
+    const supervisor = new SystemdSupervisor(manager, log, prepare);
     for (const u of await manager.listUnits([`${TEMPLATE}@*.service`])) {
       const name = instanceOf(TEMPLATE, u.unit);
       if (name === undefined) continue;
@@ -120,6 +133,8 @@ export class SystemdSupervisor implements DpeSupervisor {
 
   async start(name: string): Promise<void> {
     const unit = templateInstance(TEMPLATE, name);
+    // The unit reads its password with LoadCredential= (dpe@.service).
+    this.#prepare?.(name);
     if (this.state(name) === 'failed') await this.#manager.resetFailedUnit(unit);
     const result = await this.#manager.startUnit(unit);
     if (result !== 'done')

@@ -5,6 +5,7 @@
  */
 import { Bus, busUrlProblem } from './bus/bus.js';
 import type { ProfileName } from './bus/addressing.js';
+import { busLogin, type Login } from './bus/login.js';
 import { errorMessage } from './errors.js';
 import { createLogger, type Logger, type LogLevel } from './log.js';
 import { Notifier } from './notify.js';
@@ -68,17 +69,32 @@ export function daemonContext<T extends SettingsTable>(
   return { settings: loaded.settings, rest: loaded.rest, log, notifier: new Notifier(log) };
 }
 
+/**
+ * The program's bus. `identity` is who it is where the URL names no user
+ * (schemas/messages.md, "Identities"), with its password from `login`, or
+ * found as busLogin says.
+ */
 export function busFrom(
-  settings: Pick<Settings<typeof BUS_SETTINGS>, 'busUrl' | 'busProfile' | 'busCa'>,
+  settings: Pick<Settings<typeof BUS_SETTINGS>, 'busUrl' | 'busProfile' | 'busCa'> &
+    Partial<Pick<Settings<typeof BUS_SETTINGS>, 'busUser' | 'busPasswordFile'>>,
   name: string,
   log: Logger,
+  identity: {
+    readonly user: string;
+    readonly files?: readonly string[];
+    readonly login?: Login;
+  } = {
+    user: name,
+  },
 ): Bus {
+  const login = identity.login ?? busLogin(settings, identity.user, identity.files ?? []);
   return new Bus({
     url: settings.busUrl,
     profile: settings.busProfile as ProfileName,
     name,
     logger: log,
     tls: settings.busCa ? { caFile: settings.busCa } : undefined,
+    ...(login ? { username: login.user, password: login.password } : {}),
   });
 }
 

@@ -200,6 +200,18 @@ export const BUS_SETTINGS = {
     help: 'how logical addresses are spelled for the bus (schemas/messages.md)',
   },
   busCa: { key: 'bus.ca', type: 'string', default: '', help: 'CA certificate file for amqps://' },
+  busUser: {
+    key: 'bus.user',
+    type: 'string',
+    default: '',
+    help: "who to be on the bus when bus.url names no user (default: this program's own identity)",
+  },
+  busPasswordFile: {
+    key: 'bus.passwordFile',
+    type: 'string',
+    default: '',
+    help: 'a file holding the bus password (default: $CREDENTIALS_DIRECTORY/bus-password; for cpectl, STATE_DIR/credentials/client)',
+  },
   logLevel: {
     key: 'log.level',
     type: 'string',
@@ -208,6 +220,14 @@ export const BUS_SETTINGS = {
     help: 'log level (SIGHUP re-reads it)',
   },
 } as const satisfies SettingsTable;
+
+/** The CPE's state directory (cpectl reads its bus password there: credentials/client). */
+export const STATE_DIR = {
+  key: 'state.dir',
+  type: 'string',
+  default: '/var/lib/cpe',
+  help: 'where deployables are stored (and, for process-supervised DPEs, their pidfiles and logs)',
+} as const satisfies SettingSpec;
 
 /** Where DPEs keep their state, NAME/ each (the CPE's process supervisor sets it for its DPEs). */
 export const DPE_STATE_ROOT = {

@@ -114,6 +114,9 @@ export class Bus {
   readonly profile: AddressProfile;
   readonly maxMessageBytes: number;
   readonly id: string;
+  /** Who this peer is on the bus: the AMQP user-id its messages carry (checked by the router). */
+  readonly user: string | undefined;
+  readonly #userId: Buffer | undefined;
   readonly #connection: Connection;
   readonly #log: Logger;
   readonly #senders = new Map<string, Sender>();
@@ -148,10 +151,12 @@ export class Bus {
     );
     const tls = options.tls ?? {};
     const secure = url.protocol === 'amqps:';
+    this.user = options.username ?? (url.username ? decodeURIComponent(url.username) : undefined);
+    this.#userId = this.user ? Buffer.from(this.user) : undefined;
     const common = {
       host: url.hostname,
       port: Number(url.port || (secure ? 5671 : 5672)),
-      username: options.username ?? (url.username ? decodeURIComponent(url.username) : undefined),
+      username: this.user,
       password: options.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
       // rhea accepts a delay function here (see its set_reconnect); its typings do not say so.
       reconnect: jitteredBackoff(
@@ -190,8 +195,10 @@ export class Bus {
       this.#setState('down');
     });
     this.#connection.on('connection_error', (ctx: EventContext) => {
-      this.#log.error('bus refused the connection', { error: describe(ctx.connection.error) });
-      this.#attemptFailed(`refused: ${describe(ctx.connection.error)}`);
+      // A failed SASL login is in the context's error (the connection's is the peer's close).
+      const why = describe(ctx.error ?? ctx.connection.error);
+      this.#log.error('bus refused the connection', { error: why });
+      this.#attemptFailed(`refused: ${why}`);
     });
     this.#connection.on('connection_close', () => {
       if (this.#state !== 'closed') this.#setState('down');
@@ -266,6 +273,17 @@ export class Bus {
     });
   }
 
+  /**
+   * Marks a message as this peer's (AMQP user-id, as RabbitMQ validates it):
+   * the embedded router refuses a DPE's or an agent's message without it, or
+   * with another's.
+   */
+  sign<M extends Message>(message: M): M {
+    // Binary on the wire (rhea types it as a string).
+    if (this.#userId) message.user_id = this.#userId as unknown as string;
+    return message;
+  }
+
   /** A sender to a logical address, opened once and kept (rhea re-attaches it after a reconnect). */
   sender(kind: AddressKind, name: string, settled = false): Sender {
     return this.senderTo(this.profile.target(kind, name), settled);
@@ -304,6 +322,7 @@ export class Bus {
    * logged. `onSent` gets the delivery once it is sent.
    */
   post(sender: Sender, message: Message, onSent?: (delivery: Delivery) => void): void {
+    this.sign(message);
     let held = this.#held.get(sender);
     if (!held && sender.sendable()) {
       const delivery = sender.send(message);

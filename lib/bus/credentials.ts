@@ -3,7 +3,7 @@
  * line per user (salt and hash in base64), `#` comments. Passwords are never
  * stored; `cpectl bus-password USER` prints a line.
  */
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CpeError } from '../errors.js';
 
@@ -13,7 +13,7 @@ interface Entry {
   readonly options: ScryptOptions;
 }
 
-const USER = /^[A-Za-z0-9._@-]{1,64}$/;
+const USER = /^[A-Za-z0-9._@-]{1,200}$/;
 const PARAMS = { N: 16384, r: 8, p: 1 };
 const KEY_BYTES = 32;
 
@@ -31,7 +31,7 @@ function derive(
 }
 
 export async function credentialLine(user: string, password: string): Promise<string> {
-  if (!USER.test(user)) throw new CpeError('BAD_USER', `user names are 1-64 of [A-Za-z0-9._@-]`);
+  if (!USER.test(user)) throw new CpeError('BAD_USER', `user names are 1-200 of [A-Za-z0-9._@-]`);
   if (password.length < 8)
     throw new CpeError('WEAK_PASSWORD', 'use a password of at least 8 characters');
   const salt = randomBytes(16);
@@ -79,5 +79,34 @@ export class Credentials {
     const { salt, hash, options } = entry ?? this.#decoy;
     const derived = await derive(password, salt, options, hash.length).catch(() => null);
     return entry !== undefined && derived !== null && timingSafeEqual(derived, hash);
+  }
+}
+
+/**
+ * The bus key: a random secret of the CPE from which each user's password is
+ * derived (HMAC-SHA256 of the name), so that the CPE can give every DPE a
+ * password of its own, and root can give one to an agent, with no password
+ * file to keep in step. A derived password is worth what the key is: the key
+ * stays readable by root alone.
+ */
+export class BusKey {
+  readonly #key: Buffer;
+
+  constructor(key: Buffer) {
+    if (key.length < 32) throw new CpeError('BAD_BUS_KEY', 'a bus key has at least 32 bytes');
+    this.#key = key;
+  }
+
+  /** The password of `user` (43 characters of base64url). */
+  password(user: string): string {
+    if (!USER.test(user)) throw new CpeError('BAD_USER', `user names are 1-200 of [A-Za-z0-9._@-]`);
+    return createHmac('sha256', this.#key).update(`cpe-bus-user:${user}`).digest('base64url');
+  }
+
+  verify(user: string, password: string): boolean {
+    if (!USER.test(user)) return false;
+    const expected = Buffer.from(this.password(user));
+    const given = Buffer.from(password);
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 }

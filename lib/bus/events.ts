@@ -6,6 +6,7 @@
 import rhea from 'rhea';
 import type { Logger } from '../log.js';
 import type { Bus, Subscription } from './bus.js';
+import { speaksFor, userIdOf } from './identity.js';
 import {
   Malformed,
   eventMessage,
@@ -108,7 +109,7 @@ export class HeartbeatSender {
       sequence: this.#sequence,
       values: this.values(),
     };
-    sender.send(heartbeatMessage(beat));
+    sender.send(this.bus.sign(heartbeatMessage(beat)));
     return true;
   }
 
@@ -125,6 +126,7 @@ export function subscribeHeartbeats(
   filter: { readonly agents?: readonly string[] } = {},
   log?: Logger,
 ): Subscription {
+  const impostors = new Set<string>();
   return bus.receive(
     { kind: 'topic', name: topic },
     (message) => {
@@ -134,6 +136,19 @@ export function subscribeHeartbeats(
         return;
       }
       if (filter.agents && !filter.agents.includes(beat.agent)) return;
+      // A DPE or an agent beats only as itself (schemas/messages.md, "Identities").
+      const userId = userIdOf(message);
+      if (!speaksFor(userId, beat.agent, false)) {
+        const key = `${userId} ${beat.agent}`;
+        if (impostors.size < 100 && !impostors.has(key)) {
+          impostors.add(key);
+          log?.warn('heartbeat ignored: its sender is not who it beats as', {
+            user: userId ?? '',
+            agent: beat.agent,
+          });
+        }
+        return;
+      }
       handler(beat);
     },
     { credit: 2000 },

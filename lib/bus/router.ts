@@ -6,8 +6,11 @@
  * call to an absent server fails fast) or, if sent pre-settled, dropped.
  *
  * Supports dynamic receivers (the router names the address), anonymous
- * senders (routing by `to`), SASL ANONYMOUS (loopback only, by default) or
- * PLAIN against a credentials file, and TLS.
+ * senders (routing by `to`), SASL PLAIN (users of a credentials file, and
+ * users whose password the bus key derives) or ANONYMOUS (loopback only, by
+ * default), and TLS. With authorization on, each user may receive and send
+ * only where its identity allows (identity.ts), and the AMQP user-id of what
+ * it sends must be its own.
  */
 import { readFileSync } from 'node:fs';
 import net, { type Server, type Socket } from 'node:net';
@@ -23,7 +26,8 @@ import rhea, {
 import type { Logger } from '../log.js';
 import { wireMessageId } from './qmf.js';
 import { describe, isLoopback, MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
-import { Credentials } from './credentials.js';
+import { type BusKey, Credentials } from './credentials.js';
+import { mayReceive, maySend, mustSign, userIdOf } from './identity.js';
 import { BusError } from './errors.js';
 import { guardFrames } from './frame-guard.js';
 import { Fifo } from './fifo.js';
@@ -37,8 +41,12 @@ export interface RouterOptions {
   readonly host?: string;
   /** Default 5673 (5672 is left to a broker on the same host); 0 picks a free port. */
   readonly port?: number;
-  /** PLAIN users (see cpectl bus-password); without it, SASL ANONYMOUS. */
+  /** PLAIN users (see cpectl bus-password); without it or a key, SASL ANONYMOUS. */
   readonly credentialsFile?: string;
+  /** PLAIN users whose password the key derives (the CPE's own, its DPEs', cpectl bus-credentials). */
+  readonly key?: BusKey;
+  /** Each user only where its identity allows (needs PLAIN: a key or a credentials file). */
+  readonly authorize?: boolean;
   /** ANONYMOUS on a non-loopback address must be asked for. */
   readonly allowAnonymous?: boolean;
   readonly tls?: {
@@ -62,6 +70,8 @@ export interface RouterStats {
   noRoute: number;
   oversized: number;
   overflowed: number;
+  /** Links and messages refused to a user whose identity does not allow them. */
+  unauthorized: number;
 }
 
 interface Outgoing {
@@ -74,6 +84,8 @@ interface Outgoing {
   readonly queue: Fifo<Buffer>;
   /** The bytes in `queue`. */
   bytes: number;
+  /** A reply address this link's user owns while it receives from it. */
+  readonly claimed: boolean;
 }
 
 interface Terminus {
@@ -127,11 +139,16 @@ export class EmbeddedRouter {
   readonly #container: Container;
   readonly #routes = new Map<string, Set<Outgoing>>();
   readonly #outgoing = new WeakMap<Sender, Outgoing>();
+  /** The peers' sending links the router accepted. */
+  readonly #incoming = new WeakSet<Receiver>();
   readonly #sockets = new Set<Socket>();
   readonly #corked = new Set<Socket>();
   readonly #maxMessageBytes: number;
+  /** Reply addresses and who receives from them: the first user to attach owns one. */
+  readonly #claims = new Map<string, { readonly user: string; links: number }>();
   readonly #queueLimit: number;
   readonly #queueBytes: number;
+  readonly #anonymous: boolean;
   #server: Server | undefined;
   #port = 0;
   readonly stats: RouterStats = {
@@ -142,6 +159,7 @@ export class EmbeddedRouter {
     noRoute: 0,
     oversized: 0,
     overflowed: 0,
+    unauthorized: 0,
   };
 
   constructor(options: RouterOptions) {
@@ -154,23 +172,38 @@ export class EmbeddedRouter {
     this.#container = rhea.create_container({ id: 'cpe-router', autoaccept: false });
     const mechanisms = saslOf(this.#container);
     const host = options.host ?? '127.0.0.1';
-    if (options.credentialsFile) {
+    if (options.authorize && !options.credentialsFile && !options.key)
+      throw new BusError(
+        'INSECURE_ROUTER',
+        'authorization needs users: a bus key or a credentials file',
+      );
+    const plain = Boolean(options.credentialsFile || options.key);
+    if (plain) {
       if (!isLoopback(host) && !options.tls)
         throw new BusError(
           'INSECURE_ROUTER',
           `refusing SASL PLAIN on ${host} without TLS: PLAIN passwords would cross the network in clear (give router.tlsCert and router.tlsKey, or listen on loopback)`,
         );
-      const credentials = Credentials.fromFile(options.credentialsFile);
-      mechanisms.enable_plain((user: string, password: string) =>
-        credentials.verify(user, password),
+      const credentials = options.credentialsFile
+        ? Credentials.fromFile(options.credentialsFile)
+        : undefined;
+      const key = options.key;
+      mechanisms.enable_plain(
+        async (user: string, password: string) =>
+          (key?.verify(user, password) ?? false) ||
+          ((await credentials?.verify(user, password)) ?? false),
       );
-    } else if (isLoopback(host) || options.allowAnonymous) {
+    }
+    // Anonymous users only where nobody is told apart (authorization off) and no
+    // credentials file says who may come in.
+    this.#anonymous = !options.authorize && !options.credentialsFile;
+    if (this.#anonymous) {
+      if (!isLoopback(host) && !options.allowAnonymous)
+        throw new BusError(
+          'INSECURE_ROUTER',
+          `refusing anonymous access on ${host}: give a credentials file, or allow anonymous access explicitly`,
+        );
       mechanisms.enable_anonymous();
-    } else {
-      throw new BusError(
-        'INSECURE_ROUTER',
-        `refusing anonymous access on ${host}: give a credentials file, or allow anonymous access explicitly`,
-      );
     }
     this.#wire();
   }
@@ -192,7 +225,7 @@ export class EmbeddedRouter {
         max_frame_size: MAX_FRAME_BYTES,
         idle_time_out: 10_000,
         tcp_no_delay: true, // else Nagle and delayed ACKs add 40 ms to every reply
-        require_sasl: Boolean(this.#options.credentialsFile),
+        require_sasl: !this.#anonymous,
       }).accept(socket);
     };
     const server = tlsOptions
@@ -226,7 +259,11 @@ export class EmbeddedRouter {
           host,
           port: this.#port,
           tls: Boolean(tlsOptions),
-          sasl: this.#options.credentialsFile ? 'PLAIN' : 'ANONYMOUS',
+          sasl: [
+            ...(this.#options.credentialsFile || this.#options.key ? ['PLAIN'] : []),
+            ...(this.#anonymous ? ['ANONYMOUS'] : []),
+          ].join(' '),
+          authorization: Boolean(this.#options.authorize),
         });
         resolve(this.#port);
       });
@@ -250,7 +287,9 @@ export class EmbeddedRouter {
     c.on('sender_open', (ctx: EventContext) => this.#onReceiverAttached(ctx.sender!));
     c.on('receiver_open', (ctx: EventContext) => this.#onSenderAttached(ctx.receiver!));
     c.on('sender_close', (ctx: EventContext) => this.#forget(ctx.sender!));
-    c.on('receiver_close', () => (this.stats.links -= 1));
+    c.on('receiver_close', (ctx: EventContext) => {
+      if (this.#incoming.delete(ctx.receiver!)) this.stats.links -= 1;
+    });
     c.on('sendable', (ctx: EventContext) => this.#flush(ctx.sender!));
     c.on('message', (ctx: EventContext) => this.#route(ctx));
   }
@@ -266,6 +305,11 @@ export class EmbeddedRouter {
         condition: 'amqp:invalid-field',
         description: 'a receiving link needs a source address (or dynamic)',
       });
+      return;
+    }
+    const user = this.#userOf(sender);
+    if (user !== undefined && !remote.source?.dynamic && !this.#mayReceive(user, address)) {
+      this.#refuse(sender, `${user} may not receive from ${address}`);
       return;
     }
     const exclusive = remote.source?.distribution_mode === 'move';
@@ -286,7 +330,9 @@ export class EmbeddedRouter {
       container,
       queue: new Fifo(),
       bytes: 0,
+      claimed: user !== undefined && address.startsWith('reply.'),
     };
+    if (outgoing.claimed) this.#claim(address, user!);
     this.#outgoing.set(sender, outgoing);
     // A server back on a new connection (the same container) takes its place at once:
     // its old connection may be dead without the router knowing yet (a cut network).
@@ -302,10 +348,18 @@ export class EmbeddedRouter {
   /** The peer sends: our receiver link. */
   #onSenderAttached(receiver: Receiver): void {
     const remote = attachOf(receiver).remote.attach;
+    const user = this.#userOf(receiver);
+    // null or absent: an anonymous link (each message says where, in "to").
+    const target = remote.target?.address || undefined;
+    if (user !== undefined && target !== undefined && !maySend(user, target)) {
+      this.#refuse(receiver, `${user} may not send to ${target}`);
+      return;
+    }
     receiver.set_target((remote.target ?? {}) as never);
     receiver.set_source((remote.source ?? {}) as never);
     // Told on attach, so that a sender knows the limit before it sends.
     attachOf(receiver).local.attach.max_message_size = this.#maxMessageBytes;
+    this.#incoming.add(receiver);
     this.stats.links += 1;
   }
 
@@ -324,13 +378,23 @@ export class EmbeddedRouter {
       });
       return;
     }
-    const target = attachOf(receiver).remote.attach.target?.address;
+    const target = attachOf(receiver).remote.attach.target?.address || undefined;
     const address = target ?? (typeof message.to === 'string' ? message.to : undefined);
     if (!address) {
       delivery.reject({
         condition: 'amqp:precondition-failed',
         description: 'no address: set the link target or the message "to"',
       });
+      return;
+    }
+    const user = this.#userOf(receiver);
+    const refused =
+      user === undefined ? undefined : this.#forbidden(user, message, target, address);
+    if (refused !== undefined) {
+      this.stats.unauthorized += 1;
+      this.#log.warn('message refused', { user: user!, address, reason: refused });
+      if (delivery.remote_settled) settleLocally(delivery);
+      else delivery.reject({ condition: 'amqp:unauthorized-access', description: refused });
       return;
     }
     const receivers = this.#routes.get(address);
@@ -419,6 +483,7 @@ export class EmbeddedRouter {
     const outgoing = this.#outgoing.get(sender);
     if (!outgoing) return;
     this.#outgoing.delete(sender);
+    if (outgoing.claimed) this.#unclaim(outgoing.address);
     const set = this.#routes.get(outgoing.address);
     set?.delete(outgoing);
     if (set?.size === 0) this.#routes.delete(outgoing.address);
@@ -431,6 +496,54 @@ export class EmbeddedRouter {
         if (outgoing.sender.connection === ctx.connection) this.#forget(outgoing.sender);
       }
     }
+  }
+
+  /** The identity a link's connection authenticated as; undefined with authorization off. */
+  #userOf(link: Sender | Receiver): string | undefined {
+    if (!this.#options.authorize) return undefined;
+    const sasl = (link.connection as unknown as { sasl_transport?: { username?: string } })
+      .sasl_transport;
+    // Authorization needs SASL (require_sasl): no user name means none was given.
+    return sasl?.username ?? '';
+  }
+
+  #mayReceive(user: string, address: string): boolean {
+    if (!mayReceive(user, address)) return false;
+    const claim = this.#claims.get(address);
+    return claim === undefined || claim.user === user;
+  }
+
+  #claim(address: string, user: string): void {
+    const claim = this.#claims.get(address);
+    if (claim) claim.links += 1;
+    else this.#claims.set(address, { user, links: 1 });
+  }
+
+  #unclaim(address: string): void {
+    const claim = this.#claims.get(address);
+    if (claim && --claim.links === 0) this.#claims.delete(address);
+  }
+
+  /** Why `user` may not send this message, if it may not. */
+  #forbidden(
+    user: string,
+    message: { user_id?: unknown },
+    target: string | undefined,
+    address: string,
+  ): string | undefined {
+    // A link's target was checked on attach; an anonymous link's messages each here.
+    if (target === undefined && !maySend(user, address))
+      return `${user} may not send to ${address}`;
+    const userId = userIdOf(message);
+    if (userId === undefined)
+      return mustSign(user) ? `${user} must set the message's user-id to its name` : undefined;
+    return userId === user ? undefined : `${user} may not send as ${userId}`;
+  }
+
+  #refuse(link: Sender | Receiver, description: string): void {
+    this.stats.unauthorized += 1;
+    this.#log.warn('link refused', { reason: description });
+    link.close({ condition: 'amqp:unauthorized-access', description });
   }
 
   /** Addresses with receivers, and how many: for status and tests. */

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { Bus, Subscription } from './bus.js';
 import { BusCode } from './errors.js';
 import { Malformed, exceptionMessage, parseRequest, responseMessage, type QmfMap } from './qmf.js';
+import { userIdOf } from './identity.js';
 import { checkArguments, type ArgSpecs } from './schema.js';
 import { exceedsSize } from './size.js';
 
@@ -19,6 +20,8 @@ export interface CallContext {
   readonly object: string;
   readonly method: string;
   readonly log: Logger;
+  /** Who sent the call, if it says (AMQP user-id: checked by the embedded router). */
+  readonly userId?: string | undefined;
 }
 
 export interface MethodDefinition {
@@ -112,7 +115,12 @@ export class MethodServer {
     const log = this.#log.child({ object: objectName, method });
     try {
       checkArguments(method, definition.args, args);
-      const result = await definition.handler(args, { object: objectName, method, log });
+      const result = await definition.handler(args, {
+        object: objectName,
+        method,
+        log,
+        userId: userIdOf(message),
+      });
       if (exceedsSize(result, this.#bus.maxMessageBytes)) {
         this.#answerError(
           message,

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { readBusKey } from '../../lib/bus/secrets.js';
 import { subscribeEvents } from '../../lib/bus/events.js';
 import { qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
 import { silentLogger } from '../../lib/log.js';
@@ -58,13 +59,25 @@ describe('cpe-agent.service managing a systemd unit (sandbox)', function () {
       '[Unit]\nDescription=CPE test web\n[Service]\nExecStart=/bin/sleep infinity\n',
     );
     await sandbox.systemctl('daemon-reload');
-    await sandbox
-      .systemctl('start', 'cpe.service', 'cpe-agent.service')
-      .catch(async (err: Error) => {
+    const start = (unit: string): Promise<unknown> =>
+      sandbox!.systemctl('start', unit).catch(async (err: Error) => {
         throw new Error(`${err.message}\n${await logs()}`);
       });
+    await start('cpe.service');
+    // The agent's password, as an operator gives it: cpectl bus-credentials on the
+    // CPE's host, and a drop-in handing the file to the unit (LoadCredential=).
+    const password = readBusKey(sandbox.path('/var/lib/cpe')).password(`agent.${NAME}.h1`);
+    writeFileSync(sandbox.path('/run/cpe-test/agent-bus-password'), `${password}\n`, {
+      mode: 0o600,
+    });
+    writeFileSync(
+      sandbox.path('/run/systemd/system/cpe-agent.service.d/password.conf'),
+      '[Service]\nLoadCredential=bus-password:/run/cpe-test/agent-bus-password\n',
+    );
+    await sandbox.systemctl('daemon-reload');
+    await start('cpe-agent.service');
     systemd = await SystemdManager.connect(silentLogger(), sandbox.busAddress);
-    api = new CpeClient(`amqp://127.0.0.1:${await sandbox.bridge(5673)}`);
+    api = new CpeClient(await sandbox.busUrl(5673));
     await api.bus.whenUp(15_000);
     await subscribeEvents(api.bus, 'cpe.events', (e) => events.push(e), {
       values: { deployable: NAME },

@@ -16,6 +16,7 @@ import {
   CpeProcess,
   EXAMPLE_NAME,
   EXAMPLE_XML,
+  clientUrl,
   freePort,
   untilReady,
 } from '../support/cpe.js';
@@ -226,7 +227,7 @@ describe('the CPE on a router port of its own (--router-port alone)', function (
     let output = '';
     await untilReady(child, 'the CPE', (t) => (output += t));
     assert.match(output, new RegExp(`ready bus=amqp://127\\.0\\.0\\.1:${port} `));
-    const api = new CpeClient(`amqp://127.0.0.1:${port}`);
+    const api = new CpeClient(clientUrl(dir, port));
     try {
       await api.bus.whenUp(10_000);
       assert.deepEqual(await api.call('deployable_list'), { deployables: [] });

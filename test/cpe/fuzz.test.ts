@@ -142,9 +142,12 @@ describe("the CPE's QMF server under fuzzing (fast-check, a real CPE)", function
   before(async () => {
     cpe = await CpeProcess.create();
     await cpe.start();
+    const login = new URL(cpe.url); // a client, as the CPE lets one in
     connection = rhea.create_container().connect({
       host: '127.0.0.1',
       port: cpe.port,
+      username: login.username,
+      password: login.password,
       reconnect: false,
     });
     replies = connection.open_receiver({ source: { dynamic: true } as never });

@@ -59,7 +59,7 @@ describe('the CPE under real systemd (sandbox)', function () {
       throw new Error(`${err.message}\n${await logs()}`);
     });
     systemd = await SystemdManager.connect(silentLogger(), sandbox.busAddress);
-    api = new CpeClient(`amqp://127.0.0.1:${await sandbox.bridge(ROUTER_PORT)}`);
+    api = new CpeClient(await sandbox.busUrl(ROUTER_PORT));
     await api.bus.whenUp(15_000);
     await subscribeEvents(api.bus, 'cpe.events', (e) => events.push(e)).ready;
   });

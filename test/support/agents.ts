@@ -28,10 +28,13 @@ export class AgentsProcess {
   constructor(
     readonly deployable: string,
     readonly configFile: string,
+    /** The bus as a client: the fault injectors are called with it. */
     readonly url: string,
     readonly profile: ProfileName,
     readonly settingsFile: string,
     readonly compiled = false,
+    /** The bus as the agents (identity agent.DEPLOYABLE); default `url`. */
+    readonly agentUrl = url,
   ) {
     const logger = silentLogger();
     this.#bus = new Bus({
@@ -61,7 +64,7 @@ export class AgentsProcess {
         '--deployable-config',
         this.configFile,
         '--bus-url',
-        this.url,
+        this.agentUrl,
         '--bus-profile',
         this.profile,
       ],

@@ -5,12 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProfileName } from '../../lib/bus/addressing.js';
 import { Bus } from '../../lib/bus/bus.js';
+import { CLIENT_USER } from '../../lib/bus/identity.js';
+import { clientPasswordFile, readBusKey } from '../../lib/bus/secrets.js';
 import { MethodClient } from '../../lib/bus/client.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
 import { silentLogger } from '../../lib/log.js';
@@ -63,6 +65,12 @@ export function untilReady(
   });
 }
 
+/** A CPE's embedded router as a client logs in to it: with the password the CPE wrote for clients. */
+export function clientUrl(stateDir: string, port: number): string {
+  const password = readFileSync(clientPasswordFile(stateDir), 'utf8').trim();
+  return `amqp://${CLIENT_USER}:${password}@127.0.0.1:${port}`;
+}
+
 export interface CpeProcessOptions {
   /** The settings file's content (the DPEs read it too). */
   readonly settings?: Readonly<Record<string, unknown>>;
@@ -111,7 +119,31 @@ export class CpeProcess {
     return m[1]!;
   }
 
+  /** The bus as a client (cpectl) sees it: with the password the CPE wrote for clients, once it has. */
   get url(): string {
+    if (this.options.router || this.options.broker) return this.#ownUrl;
+    return existsSync(clientPasswordFile(this.stateDir))
+      ? clientUrl(this.stateDir, this.port)
+      : this.#ownUrl;
+  }
+
+  /** The bus as `user` (an agent's identity, say), with the password the CPE's key derives for it. */
+  urlAs(user: string): string {
+    if (this.options.broker) return this.options.broker.url;
+    return this.#withLogin(user, readBusKey(this.stateDir).password(user));
+  }
+
+  #withLogin(user: string, password: string): string {
+    const r = this.options.router;
+    const where = r ? `amqps://${r.host}:${this.port}` : `amqp://127.0.0.1:${this.port}`;
+    const url = new URL(where);
+    url.username = user;
+    url.password = password;
+    return url.toString().replace(/\/$/, '');
+  }
+
+  /** The CPE's own bus setting. */
+  get #ownUrl(): string {
     const r = this.options.router;
     if (r) return `amqps://${r.user}:${r.password}@${r.host}:${this.port}`;
     return this.options.broker?.url ?? `amqp://127.0.0.1:${this.port}`;
@@ -145,7 +177,7 @@ export class CpeProcess {
         '--router-port',
         String(this.port),
         '--bus-url',
-        this.url,
+        this.#ownUrl,
         '--bus-profile',
         this.profile,
         '--http-port',

@@ -123,7 +123,15 @@ export async function startLoop(o: LoopOptions): Promise<Loop> {
   writeFileSync(file, xml);
   let agents: AgentsProcess | undefined;
   if (o.agents !== false) {
-    agents = new AgentsProcess(o.name, file, cpe.url, profile, cpe.settingsFile, o.compiled);
+    agents = new AgentsProcess(
+      o.name,
+      file,
+      cpe.url,
+      profile,
+      cpe.settingsFile,
+      o.compiled,
+      cpe.urlAs(`agent.${o.name}`),
+    );
     await agents.start();
   }
   await api.call('deployable_create', { name: o.name, config: xml });

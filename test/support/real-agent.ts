@@ -134,7 +134,7 @@ export function rscTmpOf(dir: string, assembly: string): string {
 export interface RealAgentsOptions {
   readonly deployable: string;
   /** The CPE whose bus and settings file they use. */
-  readonly cpe: { readonly url: string; readonly settingsFile: string };
+  readonly cpe: { urlAs(user: string): string; readonly settingsFile: string };
   /** Their state and rsctmp directories go under it, one per assembly. */
   readonly dir: string;
   readonly ocfRoot: string;
@@ -153,7 +153,7 @@ export async function startRealAgents(
     const agent = new RealAgent({
       deployable: o.deployable,
       assembly,
-      busUrl: o.cpe.url,
+      busUrl: o.cpe.urlAs(`agent.${o.deployable}.${assembly}`),
       settingsFile: o.cpe.settingsFile,
       stateDir: join(o.dir, 'state', assembly),
       ocfRoot: o.ocfRoot,

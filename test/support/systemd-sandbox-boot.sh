@@ -1,6 +1,6 @@
 #!/bin/bash
 # ../shared/recipes/systemd-sandbox-boot.sh (its README says why each of its
-# lines is there) with two additions for our tests, marked "added".
+# lines is there) with three additions for our tests, marked "added".
 # Runs as PID 1 of fresh pid/mount/uts/ipc/net namespaces: private /run, /tmp, /var/tmp,
 # host-touching early-boot units masked, then systemd with a minimal target.
 set -e
@@ -15,6 +15,11 @@ if [ -n "$keep" ]; then mkdir -p /run/cpe-test/project && mount --move /mnt /run
 # /var/lib/private and any state systemd keeps never land on the host (and the
 # host's databases and brokers keep their data directories to themselves).
 mount -t tmpfs -o mode=0755 tmpfs /var/lib
+# added: shared mount propagation, as a booted host has it (systemd sets it at boot,
+# but not in a namespace it did not make): without it a unit's LoadCredential=
+# directory is not handed to the unit's user, and a DPE cannot read its bus password.
+# These are the namespace's own copies of the mounts: the host's are not touched.
+mount --make-rshared /
 mkdir -p /run/lock /run/systemd/system
 for u in systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service systemd-tmpfiles-clean.timer \
          systemd-sysctl.service systemd-remount-fs.service systemd-sysusers.service systemd-modules-load.service \

@@ -12,11 +12,13 @@
  * host's file system to a port inside, fronted by a host TCP port.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CLIENT_USER } from '../../lib/bus/identity.js';
+import { clientPasswordFile, readBusKey } from '../../lib/bus/secrets.js';
 import { packageRoot } from '../../lib/paths.js';
 
 const run = promisify(execFile);
@@ -153,6 +155,20 @@ export class SystemdSandbox {
       );
     }
     await this.systemctl('daemon-reload');
+  }
+
+  /**
+   * The URL of the sandbox's CPE router, through a bridge, as `user` (by
+   * default a client, with the password the CPE wrote for clients; another
+   * user with the password its key derives).
+   */
+  async busUrl(port: number, user = CLIENT_USER): Promise<string> {
+    const stateDir = this.path('/var/lib/cpe');
+    const password =
+      user === CLIENT_USER
+        ? readFileSync(clientPasswordFile(stateDir), 'utf8').trim()
+        : readBusKey(stateDir).password(user);
+    return `amqp://${user}:${password}@127.0.0.1:${await this.bridge(port)}`;
   }
 
   /**
