@@ -160,7 +160,7 @@ describe('who may use the CPE bus', function () {
       const status = await api.call('deployable_status', { name: EXAMPLE_NAME });
       assert.equal(status.dpe_generation, 1, JSON.stringify(status));
       await waitFor(
-        async () => cpe.output,
+        () => Promise.resolve(cpe.output),
         (o) => /heartbeat ignored: its sender is not who it beats as/.test(o),
         10_000,
         'the CPE to say it ignored the impostor',

@@ -64,7 +64,12 @@ function sendOne(connection: Connection, message: Message): Promise<string> {
     sender.once('sendable', () => sender.send(message));
     sender.once('accepted', () => resolve('accepted'));
     sender.once('rejected', (ctx: EventContext) =>
-      resolve(String(ctx.delivery?.remote_state?.error?.condition)),
+      resolve(
+        String(
+          (ctx.delivery?.remote_state as { error?: { condition?: string } } | undefined)?.error
+            ?.condition,
+        ),
+      ),
     );
   });
 }
