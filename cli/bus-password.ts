@@ -1,6 +1,6 @@
 import { credentialLine } from '../lib/bus/credentials.js';
 import { readBusKey } from '../lib/bus/secrets.js';
-import { STATE_DIR } from '../lib/settings.js';
+import { loadSettings, SETTINGS_FILE, STATE_DIR } from '../lib/settings.js';
 import {
   EXIT,
   UsageError,
@@ -42,27 +42,35 @@ Exit status: 0 printed, 1 refused (user name or password), 2 usage error.`,
 export const busCredentialsCommand: Command = {
   name: 'bus-credentials',
   summary: SUMMARY['bus-credentials'],
-  usage: `usage: cpectl bus-credentials USER [--state-dir DIR]
+  usage: `usage: cpectl bus-credentials USER [--state-dir DIR] [--config FILE]
 
 Prints the password of USER on the CPE's embedded router, as the CPE's bus
-key (DIR/credentials/bus.key, root's only; DIR is the CPE's state.dir,
-default ${STATE_DIR.default}) derives it. The name says who USER is: an
+key (DIR/credentials/bus.key, root's only; DIR is the CPE's state.dir, read
+as the CPE reads it: --state-dir, CPE_STATE_DIR or the settings file, default
+${STATE_DIR.default}) derives it. The name says who USER is: an
 assembly's agent is agent.DEPLOYABLE.ASSEMBLY (agent.DEPLOYABLE for all of a
 deployable's assemblies at once), anything else a client such as cpectl
 (schemas/messages.md, "Identities"). Give it to the agent in a file:
 
   cpectl bus-credentials agent.web.a1 > bus-password   # then, on a1:
-  cpe-agent --bus-user agent.web.a1 --bus-password-file bus-password ...
+  cpe-agent --deployable web --assembly a1 --bus-password-file bus-password ...
 
 Exit status: 0 printed, 1 the key cannot be read, 2 usage error.`,
 
   run(args, io) {
-    const { values, positionals } = parseCommandArgs(args, {
-      'state-dir': { type: 'string' },
-    });
+    // state.dir as the CPE reads it: --state-dir, CPE_STATE_DIR, or the settings file.
+    let loaded;
+    try {
+      loaded = loadSettings({ stateDir: STATE_DIR }, args, process.env, SETTINGS_FILE);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const unknown = loaded.rest.find((a) => a.startsWith('-'));
+    if (unknown) throw new UsageError(`unknown option ${unknown}`);
+    const positionals = loaded.rest;
     if (positionals.length !== 1) throw new UsageError('bus-credentials needs exactly one USER');
     try {
-      const key = readBusKey(values['state-dir'] ?? process.env.CPE_STATE_DIR ?? STATE_DIR.default);
+      const key = readBusKey(loaded.settings.stateDir);
       writeLine(io.stdout, key.password(positionals[0]!));
       return Promise.resolve(EXIT.ok);
     } catch (err) {

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CpeError } from './errors.js';
+import { PROFILE_NAMES } from './bus/addressing.js';
 
 export type SettingType = 'string' | 'integer' | 'boolean';
 
@@ -196,7 +197,7 @@ export const BUS_SETTINGS = {
     key: 'bus.profile',
     type: 'string',
     default: 'embedded',
-    oneOf: ['embedded', 'plain', 'artemis', 'rabbitmq'],
+    oneOf: PROFILE_NAMES,
     help: 'how logical addresses are spelled for the bus (schemas/messages.md)',
   },
   busCa: { key: 'bus.ca', type: 'string', default: '', help: 'CA certificate file for amqps://' },

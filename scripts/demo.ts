@@ -33,7 +33,11 @@ writeFileSync(
 );
 const settings = join(state, 'cpe.json');
 // The host's /etc/cpe/cpe.json stays out of the demo.
-writeFileSync(settings, `${JSON.stringify({ recovery: { commands: recover } })}\n`);
+// state.dir: the CPE keeps its state there, and cpectl finds its bus password there.
+writeFileSync(
+  settings,
+  `${JSON.stringify({ recovery: { commands: recover }, state: { dir: state } })}\n`,
+);
 const keep = process.argv.includes('--keep');
 const freePort = (): Promise<number> =>
   new Promise<number>((resolve) => {
@@ -57,8 +61,11 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Runs cpectl; events keep printing meanwhile. */
-async function run(args: readonly string[]): Promise<{ code: number; out: string }> {
-  const child = spawn(process.execPath, [bin('cli'), ...args, ...bus], { cwd: root });
+async function run(
+  args: readonly string[],
+  extra: readonly string[] = bus,
+): Promise<{ code: number; out: string }> {
+  const child = spawn(process.execPath, [bin('cli'), ...args, ...extra], { cwd: root });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -141,11 +148,19 @@ try {
   say(`$ cpe ${cpeArgs.join(' ')} --http-port ${httpPort} &`);
   say(`  (its log: ${cpeLog}; its web view: ${web})`);
   cpe = await daemon('cpe', [...cpeArgs, '--http-port', String(httpPort), ...bus], cpeLog);
-  say(`\n$ cpe-agent --simulate --deployable-config ${config} &`);
+  // The agents log in as themselves, with the password the CPE's key derives for them.
+  const agentPassword = join(state, 'agent-password');
+  say(`\n$ cpectl bus-credentials agent.${NAME} > ${agentPassword}`);
+  const credentials = await run(['bus-credentials', `agent.${NAME}`], ['--config', settings]);
+  if (credentials.code !== 0) throw new Error(`bus-credentials failed: ${credentials.out}`);
+  writeFileSync(agentPassword, credentials.out, { mode: 0o600 });
+  say(
+    `$ cpe-agent --simulate --deployable-config ${config} --bus-password-file ${agentPassword} &`,
+  );
   say('  (three simulated assemblies, web1, web2 and db1, each with a fault injector)');
   agents = await daemon(
     'agent',
-    ['--simulate', '--deployable-config', config, ...bus],
+    ['--simulate', '--deployable-config', config, '--bus-password-file', agentPassword, ...bus],
     join(state, 'agents.log'),
   );
 

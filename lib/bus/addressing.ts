@@ -12,14 +12,23 @@
  *   ActiveMQ Artemis uses to pick anycast or multicast;
  * - `rabbitmq`: RabbitMQ's AMQP 1.0 plugin syntax — nodes through
  *   `/exchange/amq.direct/NAME`, topics through `/exchange/amq.topic/NAME`
- *   (each receiving link gets a private, auto-deleted queue).
+ *   (each receiving link gets a private, auto-deleted queue);
+ * - `rabbitmq-topic`: both through `amq.topic`, where RabbitMQ's topic
+ *   permissions can give each user its own routing keys (messages.md,
+ *   "Identities").
  */
 import { BusError } from './errors.js';
 
 export type AddressKind = 'node' | 'topic';
-export type ProfileName = 'embedded' | 'plain' | 'artemis' | 'rabbitmq';
+export type ProfileName = 'embedded' | 'plain' | 'artemis' | 'rabbitmq' | 'rabbitmq-topic';
 
-export const PROFILE_NAMES: readonly ProfileName[] = ['embedded', 'plain', 'artemis', 'rabbitmq'];
+export const PROFILE_NAMES: readonly ProfileName[] = [
+  'embedded',
+  'plain',
+  'artemis',
+  'rabbitmq',
+  'rabbitmq-topic',
+];
 
 export interface Terminus {
   readonly address: string;
@@ -77,6 +86,11 @@ const PROFILES: Readonly<Record<ProfileName, AddressProfile>> = {
     name: 'rabbitmq',
     target: (kind, name) => ({ address: `/exchange/${exchange(kind)}/${checkAddressName(name)}` }),
     source: (kind, name) => ({ address: `/exchange/${exchange(kind)}/${checkAddressName(name)}` }),
+  },
+  'rabbitmq-topic': {
+    name: 'rabbitmq-topic',
+    target: (_kind, name) => ({ address: `/exchange/amq.topic/${checkAddressName(name)}` }),
+    source: (_kind, name) => ({ address: `/exchange/amq.topic/${checkAddressName(name)}` }),
   },
 };
 

@@ -274,7 +274,7 @@ export class Bus {
   }
 
   /**
-   * Marks a message as this peer's (AMQP user-id, as RabbitMQ validates it):
+   * Marks a message as this peer's (the AMQP user-id property):
    * the embedded router refuses a DPE's or an agent's message without it, or
    * with another's.
    */
