@@ -145,7 +145,7 @@ async function systemdSupervisor(): Promise<Figures> {
   try {
     await sandbox.installUnits();
     await sandbox.systemctl('start', 'cpe.service');
-    api = new CpeClient(`amqp://127.0.0.1:${await sandbox.bridge(5673)}`);
+    api = new CpeClient(await sandbox.busUrl(5673));
     await api.bus.whenUp(15_000);
     return await measure(
       {

@@ -70,7 +70,8 @@ function fill(dir: string, now: number): void {
 async function stored(): Promise<Figures> {
   const cpe = await CpeProcess.create(true);
   await cpe.start();
-  const senders = [new CpeClient(cpe.url), new CpeClient(cpe.url)];
+  // Each logs in as the DPE it submits for: the CPE takes a DPE's events from that DPE only.
+  const senders = [new CpeClient(cpe.urlAs('dpe.bench')), new CpeClient(cpe.urlAs('dpe.bench'))];
   try {
     for (const s of senders) await s.bus.whenUp(10_000);
     let next = 0;

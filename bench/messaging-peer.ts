@@ -7,6 +7,9 @@
 import { Bus } from '../lib/bus/bus.js';
 import type { ProfileName } from '../lib/bus/addressing.js';
 import { eventMessage, heartbeatMessage } from '../lib/bus/qmf.js';
+import { randomBytes } from 'node:crypto';
+import { BusKey } from '../lib/bus/credentials.js';
+import { CPE_USER } from '../lib/bus/identity.js';
 import { EmbeddedRouter } from '../lib/bus/router.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { silentLogger } from '../lib/log.js';
@@ -19,8 +22,11 @@ const say = (record: object): void => void process.stdout.write(`${JSON.stringif
 process.stdin.on('end', () => process.exit(0)).resume();
 
 if (role === 'router') {
-  const router = new EmbeddedRouter({ logger, port: 0, queueLimit: 1_000_000 });
-  say({ port: await router.start() });
+  // As the CPE runs it: authorization on, the shipped limits. Every peer is the CPE
+  // (allowed everything), so each message still goes through the checks.
+  const key = new BusKey(randomBytes(32));
+  const router = new EmbeddedRouter({ logger, port: 0, key, authorize: true });
+  say({ port: await router.start(), password: key.password(CPE_USER) });
 } else {
   const bus = new Bus({ url, profile: profile as ProfileName, name: `bench-${role}`, logger });
   await bus.whenUp(10_000);

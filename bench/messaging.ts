@@ -133,8 +133,12 @@ async function deliveryRate(
 
 export async function runMessaging(): Promise<Figures> {
   const router = peer(['router']);
-  const { port } = await router.next();
-  const figures = await measure(`amqp://127.0.0.1:${String(port)}`, 'embedded', '');
+  const { port, password } = await router.next();
+  const figures = await measure(
+    `amqp://cpe:${String(password)}@127.0.0.1:${String(port)}`,
+    'embedded',
+    '',
+  );
   router.child.kill();
   if (await amqp10Opens(RABBITMQ_URL)) {
     Object.assign(figures, await measure(RABBITMQ_URL, 'rabbitmq', '_rabbitmq'));

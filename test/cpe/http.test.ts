@@ -82,7 +82,8 @@ describe('the event log API (a real CPE: HTTP, QMF and cpectl)', function () {
     cpe = await CpeProcess.create();
     await cpe.start();
     base = cpe.httpUrl;
-    api = new CpeClient(cpe.url);
+    // It hands events over as the DPE of "test" does (the CPE takes them from that DPE only).
+    api = new CpeClient(cpe.urlAs('dpe.test'));
     await api.bus.whenUp(10_000);
     const r = await api.call('events_submit', {
       source: 'dpe.test',
