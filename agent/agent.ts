@@ -12,7 +12,7 @@ import type { Bus } from '../lib/bus/bus.js';
 import type { QmfMap } from '../lib/bus/qmf.js';
 import { MethodServer, type ObjectMethods } from '../lib/bus/server.js';
 import type { Logger } from '../lib/log.js';
-import { BeatTimer, sendBeat } from './beat.js';
+import { BeatTimer, heartbeatsReady, sendBeat } from './beat.js';
 import type { OpAnswer } from './driver.js';
 import { hostAddresses, hostMetrics, hostName } from './host.js';
 import type { ServiceRunner } from './services.js';
@@ -52,6 +52,7 @@ export class Agent {
   async start(): Promise<void> {
     await this.#server.start();
     // The first beat at once: a new session should be heard (and inventoried) without delay.
+    await heartbeatsReady(this.#o.bus, this.#o.deployable, this.#o.intervalMs);
     this.#beats.start(this.#o.intervalMs, 0, () => this.beat());
   }
 

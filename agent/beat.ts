@@ -41,6 +41,26 @@ export function sendBeat(
   return true;
 }
 
+/**
+ * Resolves once the heartbeat link can take a beat (or after `timeoutMs`):
+ * a first beat sent before the link is attached would be lost, and a
+ * restarted agent heard only an interval later, which can be past its
+ * DPE's patience.
+ */
+export function heartbeatsReady(bus: Bus, deployable: string, timeoutMs: number): Promise<void> {
+  const sender = bus.sender('topic', agentHeartbeats(deployable), true);
+  if (sender.sendable()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      sender.removeListener('sendable', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    sender.once('sendable', done);
+  });
+}
+
 /** Calls `beat` every interval, the first after `phaseMs`. */
 export class BeatTimer {
   #timer: NodeJS.Timeout | undefined;

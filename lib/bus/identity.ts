@@ -52,8 +52,9 @@ export function mayReceive(user: string, address: string): boolean {
     case 'cpe':
       return true;
     case 'dpe': {
+      // The CPE's events say when its config changed (deployable_config_changed).
       const name = user.slice('dpe.'.length);
-      return address === user || address === `${HEARTBEATS}${name}`;
+      return address === user || address === `${HEARTBEATS}${name}` || address === CPE_EVENTS;
     }
     case 'agent':
       return address === user || address.startsWith(`${user}.`);

@@ -4,7 +4,7 @@
  * the calls and beats it takes only from the DPE they are about.
  */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { listCommand } from '../../cli/deployable.js';
 import { busCredentialsCommand } from '../../cli/bus-password.js';
@@ -158,6 +158,9 @@ describe('who may use the CPE bus', function () {
       await new Promise((r) => setTimeout(r, 1500));
       beats.stop();
       const status = await api.call('deployable_status', { name: EXAMPLE_NAME });
+      // What the real DPE does fits its identity: nothing of it was refused.
+      const dpeLog = readFileSync(join(cpe.stateDir, 'dpe', `${EXAMPLE_NAME}.log`), 'utf8');
+      assert.doesNotMatch(dpeLog, /refused|unauthorized/, dpeLog.slice(-2000));
       assert.equal(status.dpe_generation, 1, JSON.stringify(status));
       await waitFor(
         () => Promise.resolve(cpe.output),

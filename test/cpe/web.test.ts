@@ -6,6 +6,7 @@ import { eventBody } from '../../lib/bus/qmf.js';
 import { Browser, chromiumMissing } from '../support/browser.js';
 import { requireOrSkip } from '../support/bus.js';
 import { simConfig, startLoop, type Loop } from '../support/dpe.js';
+import { CpeClient } from '../support/cpe.js';
 
 describe('the web view (headless Chromium, a real CPE)', function () {
   this.timeout(90_000);
@@ -52,7 +53,10 @@ describe('the web view (headless Chromium, a real CPE)', function () {
       'the stored events',
     );
     await browser.evaluate('window.__sameDocument = true');
-    await loop.api.call('events_submit', {
+    // Handed over as its DPE does: the CPE takes a DPE's events from that DPE only.
+    const dpe = new CpeClient(loop.cpe.urlAs(`dpe.${name}`));
+    await dpe.bus.whenUp(10_000);
+    await dpe.call('events_submit', {
       source: `dpe.${name}`,
       events: [
         eventBody({
@@ -68,6 +72,7 @@ describe('the web view (headless Chromium, a real CPE)', function () {
         }),
       ],
     });
+    await dpe.close();
     await browser.until(
       "document.getElementById('events').textContent.includes('seen live in the browser')",
       15_000,

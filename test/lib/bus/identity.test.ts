@@ -28,7 +28,7 @@ describe('bus identities', () => {
     ['dpe.web', 'dpe.db', false, false],
     ['dpe.web', 'cpe', false, true],
     ['dpe.web', 'cpe.dpe', false, true],
-    ['dpe.web', 'cpe.events', false, false],
+    ['dpe.web', 'cpe.events', true, false],
     ['dpe.web', 'cpe.heartbeats.web', true, false],
     ['dpe.web', 'cpe.heartbeats.db', false, false],
     ['dpe.web', 'agent.web.a1', false, true],

@@ -147,6 +147,7 @@ describe('RabbitMQ with one user per identity (profile rabbitmq-topic)', functio
     const dpe = await as(`dpe.${D}`);
     assert.equal(await canReceive(dpe, 'node', `dpe.${D}`), true);
     assert.equal(await canReceive(await as(`dpe.${D}`), 'topic', `cpe.heartbeats.${D}`), true);
+    assert.equal(await canReceive(await as(`dpe.${D}`), 'topic', 'cpe.events'), true);
     assert.equal(await canReceive(await as(`dpe.${D}`), 'node', 'dpe.other'), false);
     assert.equal(await canReceive(await as(`dpe.${D}`), 'node', 'cpe'), false);
   });
