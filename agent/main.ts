@@ -2,7 +2,13 @@
 /** The agent daemon: one per assembly, or many simulated ones (--simulate). */
 import { redactUrl } from '../lib/bus/bus.js';
 import { NAME_PATTERN } from '../lib/config/index.js';
-import { busFrom, daemonContext, handleSignals, unlessStopping } from '../lib/daemon.js';
+import {
+  busFrom,
+  daemonContext,
+  handleSignals,
+  orSettingsError,
+  unlessStopping,
+} from '../lib/daemon.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { createAgent } from './real.js';
 import { AGENT_SETTINGS } from './settings.js';
@@ -36,7 +42,9 @@ if (s.simulate) {
   });
   log = log.child({ deployable: plan.deployable });
   // One connection serves every assembly of the deployable: it is all of them.
-  bus = busFrom(s, 'cpe-agent', log.child({ part: 'bus' }), { user: `agent.${plan.deployable}` });
+  bus = orSettingsError('cpe-agent', () =>
+    busFrom(s, 'cpe-agent', log.child({ part: 'bus' }), { user: `agent.${plan.deployable}` }),
+  );
   const agents = new SimulatedAgents(bus, plan.deployable, plan.hosts, log);
   service = {
     start: () => agents.start(),
@@ -54,7 +62,9 @@ if (s.simulate) {
   }
   if (s.heartbeatMs < 50) usage('--heartbeat-ms: at least 50');
   log = log.child({ deployable: s.deployable, assembly: s.assembly });
-  bus = busFrom(s, `agent.${s.deployable}.${s.assembly}`, log.child({ part: 'bus' }));
+  bus = orSettingsError('cpe-agent', () =>
+    busFrom(s, `agent.${s.deployable}.${s.assembly}`, log.child({ part: 'bus' })),
+  );
   // Under systemd the unit's StateDirectory.
   const stateDir = process.env.STATE_DIRECTORY?.split(':')[0] || s.stateDir;
   let agent;

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 /** The CPE daemon: settings, signals and sd_notify around a Cpe. */
-import { busFrom, daemonContext, handleSignals, unlessStopping } from '../lib/daemon.js';
+import {
+  busFrom,
+  daemonContext,
+  handleSignals,
+  orSettingsError,
+  unlessStopping,
+} from '../lib/daemon.js';
 import { BUS_SETTINGS, DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
 import { join } from 'node:path';
@@ -53,7 +59,7 @@ function ownLogin(): Login | undefined {
   const user = s.busUser || CPE_USER;
   return { user, password: secrets.key.password(user) };
 }
-const login = ownLogin();
+const login = orSettingsError('cpe', ownLogin);
 // DPEs started as processes inherit the bus settings through the environment.
 const dpeEnv: NodeJS.ProcessEnv = { ...process.env };
 for (const key of [

@@ -3,7 +3,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NAME_PATTERN } from '../lib/config/index.js';
-import { busFrom, daemonContext, handleSignals, unlessStopping } from '../lib/daemon.js';
+import {
+  busFrom,
+  daemonContext,
+  handleSignals,
+  orSettingsError,
+  unlessStopping,
+} from '../lib/daemon.js';
 import { errorMessage } from '../lib/errors.js';
 import { allowedCommands } from '../lib/recovery.js';
 import { Dpe } from './dpe.js';
@@ -40,7 +46,7 @@ try {
 }
 const dpe = new Dpe({
   name: s.name,
-  bus: busFrom(s, `dpe.${s.name}`, log.child({ part: 'bus' })),
+  bus: orSettingsError('dpe', () => busFrom(s, `dpe.${s.name}`, log.child({ part: 'bus' }))),
   log,
   heartbeatMs: s.heartbeatMs,
   onLoaded: (generation) => notifier.status(`running generation ${generation}`),

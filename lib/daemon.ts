@@ -70,6 +70,19 @@ export function daemonContext<T extends SettingsTable>(
 }
 
 /**
+ * What a setting names and cannot be used (a password file that cannot be
+ * read) is a settings error: said in one line, exit 2, as a bad flag is.
+ */
+export function orSettingsError<T>(program: string, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    process.stderr.write(`${program}: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+}
+
+/**
  * The program's bus. `identity` is who it is where the URL names no user
  * (schemas/messages.md, "Identities"), with its password from `login`, or
  * found as busLogin says.

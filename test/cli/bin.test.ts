@@ -200,6 +200,18 @@ describe('words and exits, as an operator meets them (built)', function () {
     const url = run('dpe', '--name', 'x', '--bus-url', 'nonsense');
     assert.equal(url.status, 2);
     assert.match(url.stderr, /^dpe: --bus-url: "nonsense" is not a bus URL/);
+    // A password file that cannot be read is a settings error too, in one line.
+    const password = run(
+      'agent',
+      '--deployable',
+      'd',
+      '--assembly',
+      'a',
+      '--bus-password-file',
+      '/nonexistent',
+    );
+    assert.equal(password.status, 2);
+    assert.equal(password.stderr, 'cpe-agent: bus.passwordFile: /nonexistent: no such file\n');
   });
 
   it('one wording, with a code, for a file that cannot be read', () => {
