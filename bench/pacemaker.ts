@@ -14,6 +14,12 @@ export function crmSimulateAvailable(): boolean {
   return spawnSync('crm_simulate', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** "Pacemaker 2.1.5", as the binary says. */
+export function crmSimulateVersion(): string {
+  const out = spawnSync('crm_simulate', ['--version'], { encoding: 'utf8' });
+  return out.stdout.split('\n')[0]?.trim() || 'Pacemaker, version unknown';
+}
+
 const ENV = { ...process.env, PCMK_schema_directory: '/usr/share/pacemaker' };
 
 function cib(spec: ProblemSpec): string {
