@@ -14,7 +14,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../lib/paths.js';
-import { crmSimulateAvailable, crmSimulateVersion, preparePacemakerInput } from './pacemaker.js';
+import {
+  crmSimulateAvailable,
+  crmSimulateVersion,
+  preparePacemakerInput,
+  runCrmSimulate,
+} from './pacemaker.js';
 import { buildProblem, configXml, type ProblemSpec } from './pe-problem.js';
 import { median, type Figures } from './report.js';
 
@@ -41,16 +46,15 @@ async function writeSimulateInput(spec: ProblemSpec): Promise<string> {
 
 const ROUNDS = 15;
 
-/** Spawns and waits; the wall-clock time in ms. */
-function timed(command: string, args: readonly string[], cwd: string, what: string): number {
+/** Spawns node with `args` and waits; the wall-clock time in ms. */
+function timedNode(args: readonly string[], cwd: string, what: string): number {
   const start = process.hrtime.bigint();
-  const r = spawnSync(command, args, { cwd, stdio: 'ignore', env: PCMK_ENV });
+  const r = spawnSync(process.execPath, args, { cwd, stdio: 'ignore' });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0) throw new Error(`${what}: exit ${String(r.status)}`);
   return ms;
 }
 
-const PCMK_ENV = { ...process.env, PCMK_schema_directory: '/usr/share/pacemaker' };
 const SIDE_ROUNDS = 5;
 
 /** cpectl simulate and crm_simulate, whole processes on the same problem, alternated. */
@@ -65,8 +69,8 @@ async function sideBySide(cli: string, root: string): Promise<Figures> {
   const theirs = preparePacemakerInput(SIDE_BY_SIDE);
   const times: { ours: number[]; theirs: number[] } = { ours: [], theirs: [] };
   for (let round = 0; round < SIDE_ROUNDS + 1; round++) {
-    const a = timed(process.execPath, [cli, 'simulate', ours], root, 'cpectl simulate');
-    const b = timed('crm_simulate', ['-x', theirs, '-R', '-Q'], root, 'crm_simulate');
+    const a = timedNode([cli, 'simulate', ours], root, 'cpectl simulate');
+    const b = runCrmSimulate(theirs).ms; // timed as the pe group times it
     if (round === 0) continue; // the page cache warmed
     times.ours.push(a);
     times.theirs.push(b);
@@ -102,10 +106,7 @@ export async function runStartup(): Promise<Figures> {
   const times: Record<string, number[]> = {};
   for (let round = 0; round < ROUNDS + 2; round++)
     for (const [key, args] of Object.entries(runs)) {
-      const start = process.hrtime.bigint();
-      const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'ignore' });
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (r.status !== 0) throw new Error(`${key}: exit ${String(r.status)}`);
+      const ms = timedNode(args, root, key);
       if (round >= 2) (times[key] ??= []).push(ms); // two rounds to warm the page cache
     }
   const bare = median(times.node_bare_ms!);
