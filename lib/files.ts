@@ -32,16 +32,16 @@ export function unreadable(path: string, err: unknown, code = 'FILE_UNREADABLE')
   return new CpeError(code, fileMessage(path, err), { cause: err });
 }
 
-/** A secret kept in a file (a bearer token): its first line, which must not be empty. */
-export function readTokenFile(path: string, setting: string): string {
+/** A secret kept in a file (a bearer token, a password): its first line, which must not be empty. */
+export function readTokenFile(path: string, setting: string, code = 'TOKEN_UNREADABLE'): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CpeError('TOKEN_UNREADABLE', `${setting}: ${fileMessage(path, err)}`, { cause: err });
+    throw new CpeError(code, `${setting}: ${fileMessage(path, err)}`, { cause: err });
   }
   const token = text.split('\n')[0]!.trim();
-  if (!token) throw new CpeError('TOKEN_UNREADABLE', `${setting}: ${path} is empty`);
+  if (!token) throw new CpeError(code, `${setting}: ${path} is empty`);
   return token;
 }
 

@@ -9,10 +9,8 @@
  * 4. the same user with the first of the program's usual files that it can
  *    read (cpectl: the CPE's credentials/client).
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CpeError } from '../errors.js';
-import { fileMessage } from '../files.js';
+import { readTokenFile } from '../files.js';
 import { PASSWORD_CREDENTIAL } from './secrets.js';
 
 export interface Login {
@@ -24,10 +22,6 @@ export interface LoginSettings {
   readonly busUrl: string;
   readonly busUser?: string;
   readonly busPasswordFile?: string;
-}
-
-function firstLine(file: string): string {
-  return readFileSync(file, 'utf8').split('\n')[0]!.trim();
 }
 
 /** $CREDENTIALS_DIRECTORY/bus-password, where systemd (or the CPE) put one. */
@@ -51,24 +45,11 @@ export function busLogin(
   const own = readable(credentialFiles(env));
   if (own !== undefined) return { user: identity, password: own };
   const user = s.busUser || identity;
-  if (s.busPasswordFile) {
-    let password: string;
-    try {
-      password = firstLine(s.busPasswordFile);
-    } catch (err) {
-      throw new CpeError(
-        'BUS_PASSWORD_UNREADABLE',
-        `bus.passwordFile: ${fileMessage(s.busPasswordFile, err)}`,
-        { cause: err },
-      );
-    }
-    if (!password)
-      throw new CpeError(
-        'BUS_PASSWORD_UNREADABLE',
-        `bus.passwordFile: ${s.busPasswordFile} is empty`,
-      );
-    return { user, password };
-  }
+  if (s.busPasswordFile)
+    return {
+      user,
+      password: readTokenFile(s.busPasswordFile, 'bus.passwordFile', 'BUS_PASSWORD_UNREADABLE'),
+    };
   const usual = readable(usualFiles);
   return usual === undefined ? undefined : { user, password: usual };
 }
@@ -77,10 +58,9 @@ export function busLogin(
 function readable(files: readonly string[]): string | undefined {
   for (const file of files) {
     try {
-      const password = firstLine(file);
-      if (password) return password;
+      return readTokenFile(file, 'bus password');
     } catch {
-      // absent, or another user's: the next one, or none
+      // absent, empty, or another user's: the next one, or none
     }
   }
   return undefined;
