@@ -50,6 +50,7 @@ function outline(config: DeployableConfig): string[] {
   const services = new Map(config.services.map((s) => [s.id, s]));
   const lines = [
     `deployable ${config.name}  uuid ${config.uuid}  schema ${config.schemaVersion}  monitor ${config.monitor}` +
+      (config.monitorTemplate ? ` (the original's unit template ${config.monitorTemplate})` : '') +
       (config.username ? `  user ${config.username}` : ''),
   ];
   for (const a of config.assemblies) {

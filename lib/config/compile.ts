@@ -34,6 +34,9 @@ import {
   parseEscalationPeriod,
   parseMemory,
   parseScore,
+  readOriginalCount,
+  readOriginalPeriod,
+  type OriginalReading,
 } from './values.js';
 
 /** Facts of an assembly that a <reference parameter="…"> may name. */
@@ -73,20 +76,30 @@ class Compiler {
   }
 
   /** Both attributes or neither: one alone (not INFINITY) gets a warning, since it cannot escalate. */
-  escalation(at: XmlElement): Escalation {
-    const failures = this.value<number | null | undefined>(
-      at,
-      'escalation_failures',
-      parseEscalationCount,
-      undefined,
-    );
-    const periodMs = this.value<number | null | undefined>(
-      at,
-      'escalation_period',
-      (t) => parseEscalationPeriod(t, LIMITS.maxEscalationPeriodMs),
-      undefined,
-      ConfigCode.badInterval,
-    );
+  escalation(at: XmlElement, version: SchemaVersion): Escalation {
+    const [failures, periodMs] =
+      version === 1
+        ? [
+            this.original(at, 'escalation_failures', readOriginalCount),
+            this.original(at, 'escalation_period', (t) =>
+              readOriginalPeriod(t, LIMITS.maxEscalationPeriodMs),
+            ),
+          ]
+        : [
+            this.value<number | null | undefined>(
+              at,
+              'escalation_failures',
+              parseEscalationCount,
+              undefined,
+            ),
+            this.value<number | null | undefined>(
+              at,
+              'escalation_period',
+              (t) => parseEscalationPeriod(t, LIMITS.maxEscalationPeriodMs),
+              undefined,
+              ConfigCode.badInterval,
+            ),
+          ];
     const hasFailures = at.attrs.escalation_failures !== undefined;
     const hasPeriod = at.attrs.escalation_period !== undefined;
     if ((hasFailures && failures === undefined) || (hasPeriod && periodMs === undefined)) {
@@ -105,6 +118,21 @@ class Compiler {
       );
     }
     return failures == null || periodMs == null ? null : { failures, periodMs };
+  }
+
+  /** A version-1 escalation attribute, read as the original did; a warning where that surprises. */
+  original(
+    at: XmlElement,
+    attr: string,
+    read: (text: string) => OriginalReading,
+  ): number | null | undefined {
+    const text = at.attrs[attr];
+    if (text === undefined) return undefined;
+    const { value, note } = read(text);
+    if (note !== null) {
+      this.issues.warn(ConfigCode.readAsOriginal, at.line, at.name, note);
+    }
+    return value;
   }
 
   heartbeat(at: XmlElement | undefined, inherited: HeartbeatPolicy): HeartbeatPolicy {
@@ -177,7 +205,10 @@ export function compileDeployable(
   issues: IssueList,
 ): DeployableConfig {
   const c = new Compiler(issues);
-  const heartbeat = c.heartbeat(c.child(root, 'heartbeat'), DEFAULTS.heartbeat);
+  const heartbeat = c.heartbeat(
+    c.child(root, 'heartbeat'),
+    version === 1 ? DEFAULTS.originalHeartbeat : DEFAULTS.heartbeat,
+  );
   const recovery = c.recovery(c.child(root, 'recovery'), { driver: 'none' });
 
   const assemblyElements = c.child(root, 'assemblies')?.children ?? [];
@@ -209,7 +240,7 @@ export function compileDeployable(
       name,
       uuid: a.attrs.uuid ?? '',
       address: a.attrs.ipaddr ?? null,
-      escalation: c.escalation(a),
+      escalation: c.escalation(a, version),
       heartbeat: c.heartbeat(c.child(a, 'heartbeat'), heartbeat),
       recovery: c.recovery(c.child(a, 'recovery'), recovery),
       capacity: c.resources(c.child(a, 'capacity')),
@@ -226,12 +257,18 @@ export function compileDeployable(
     name: root.attrs.name ?? '',
     uuid: root.attrs.uuid ?? '',
     monitor: root.attrs.monitor === 'passive' ? 'passive' : 'active',
+    monitorTemplate: monitorTemplate(root.attrs.monitor),
     username: root.attrs.username ?? null,
     assemblies,
     services,
     constraints,
     rules,
   });
+}
+
+/** A version-1 monitor naming the original's monitoring unit template, kept as written. */
+function monitorTemplate(monitor: string | undefined): string | null {
+  return monitor === undefined || monitor === 'active' || monitor === 'passive' ? null : monitor;
 }
 
 function compileService(
@@ -253,7 +290,8 @@ function compileService(
     name,
     home,
     class: cls,
-    type: s.attrs.type ?? '',
+    // Version 1 without a type (pcloudsh 0.4): the original ran the init script of the name.
+    type: s.attrs.type ?? name,
     provider,
     monitorIntervalMs: c.value(
       s,
@@ -262,7 +300,7 @@ function compileService(
       DEFAULTS.monitorIntervalMs,
       ConfigCode.badInterval,
     ),
-    escalation: c.escalation(s),
+    escalation: c.escalation(s, version),
     timeoutMs: c.value(
       s,
       'timeout',

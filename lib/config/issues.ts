@@ -26,6 +26,7 @@ export const ConfigCode = {
   tooManyIssues: 'CONFIG_TOO_MANY_ISSUES',
   // warnings
   escalationIncomplete: 'CONFIG_ESCALATION_INCOMPLETE',
+  readAsOriginal: 'CONFIG_READ_AS_ORIGINAL',
 } as const;
 
 export type ConfigCodeValue = (typeof ConfigCode)[keyof typeof ConfigCode];

@@ -125,6 +125,11 @@ export interface DeployableConfig {
   readonly name: string;
   readonly uuid: string;
   readonly monitor: MonitorMode;
+  /**
+   * Version 1: a `monitor` naming the original's monitoring unit template
+   * (e.g. pcloud-cape-sshd), kept as written; the mode is then active.
+   */
+  readonly monitorTemplate: string | null;
   readonly username: string | null;
   readonly assemblies: readonly AssemblyConfig[];
   readonly services: readonly ServiceConfig[];
@@ -140,6 +145,8 @@ export const DEFAULTS = {
   monitorIntervalMs: 10_000,
   timeoutMs: 60_000,
   heartbeat: { intervalMs: 5_000, missed: 3 },
+  /** Version 1: the original's dped took an assembly for down after more than 20 s of silence. */
+  originalHeartbeat: { intervalMs: 4_000, missed: 5 },
   recoveryTimeoutMs: 120_000,
   stickiness: 0,
   failback: 'never' as Failback,

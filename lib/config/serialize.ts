@@ -31,7 +31,7 @@ export function serializeDeployable(config: DeployableConfig): string {
   const root: Node = {
     '@_name': config.name,
     '@_uuid': config.uuid,
-    '@_monitor': config.monitor,
+    '@_monitor': config.monitorTemplate ?? config.monitor,
     '@_username': config.username ?? undefined,
     '@_schema_version': v2 ? '2' : undefined,
     assemblies: {
@@ -39,7 +39,7 @@ export function serializeDeployable(config: DeployableConfig): string {
         '@_name': a.name,
         '@_uuid': a.uuid,
         '@_ipaddr': a.address ?? undefined,
-        ...escalation(a.escalation),
+        ...escalation(a.escalation, v2),
         ...(v2
           ? {
               heartbeat: {
@@ -105,7 +105,7 @@ function service(s: ServiceConfig, v2: boolean): Node {
     '@_type': s.type,
     '@_provider': s.provider ?? undefined,
     '@_monitor_interval': formatDuration(s.monitorIntervalMs),
-    ...escalation(s.escalation),
+    ...escalation(s.escalation, v2),
     ...(v2
       ? {
           '@_timeout': formatDuration(s.timeoutMs),
@@ -134,9 +134,13 @@ function service(s: ServiceConfig, v2: boolean): Node {
   };
 }
 
-function escalation(e: Escalation): Node {
+/** Version 1 reads a period as whole seconds whatever its unit, so it is written as one. */
+function escalation(e: Escalation, v2: boolean): Node {
   if (e === null) return {};
-  return { '@_escalation_failures': e.failures, '@_escalation_period': formatDuration(e.periodMs) };
+  return {
+    '@_escalation_failures': e.failures,
+    '@_escalation_period': v2 ? formatDuration(e.periodMs) : String(Math.ceil(e.periodMs / 1000)),
+  };
 }
 
 function resources(r: Resources): Node | undefined {

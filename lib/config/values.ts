@@ -97,3 +97,63 @@ export function parseMemory(text: string): number | Invalid {
   if (mb <= 0) return new Invalid('must be greater than zero');
   return Math.round(mb * 1024) / 1024;
 }
+
+/**
+ * Escalation text as the original read it (pacemaker-cloud's recover.c):
+ * strtol's leading integer after optional blanks and sign; zero, negative or
+ * no digits means never. Version 1 only: its tools passed text through as
+ * typed ("3x", "1d", "never", "").
+ */
+export function readOriginalInteger(text: string): number | null {
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(text);
+  if (!m) return null;
+  const n = Number(m[1]);
+  return n > 0 ? n : null;
+}
+
+/** What a version-1 escalation attribute means, and a note when that surprises. */
+export interface OriginalReading {
+  readonly value: number | null;
+  /** Set when the text seems to say something else (or nothing version 2 could read). */
+  readonly note: string | null;
+}
+
+/** Words that plainly say "never", as the original read them. */
+const SAYS_NEVER = /^\s*(never|none|no|off|)\s*$/i;
+
+export function readOriginalCount(text: string): OriginalReading {
+  const value = readOriginalInteger(text);
+  const v2 = parseEscalationCount(text);
+  if (v2 instanceof Invalid ? value === null && SAYS_NEVER.test(text) : v2 === value)
+    return { value, note: null };
+  return {
+    value,
+    note:
+      `escalation_failures "${text}" is read as ${value === null ? 'never' : String(value)}, ` +
+      'as the original read it (its leading whole number; zero, negative or none is never); ' +
+      'schema_version="2" takes a whole number ≥ 1, INFINITY or -1',
+  };
+}
+
+export function readOriginalPeriod(text: string, maxMs: number): OriginalReading {
+  const seconds = readOriginalInteger(text);
+  const ms = seconds === null ? null : seconds * 1000;
+  const value = ms === null ? null : Math.min(ms, maxMs);
+  const v2 = parseEscalationPeriod(text, maxMs);
+  const same = v2 instanceof Invalid ? value === null && SAYS_NEVER.test(text) : v2 === value;
+  if (same && value === ms) return { value, note: null };
+  const read =
+    value === null
+      ? 'never'
+      : value === ms
+        ? formatDuration(value)
+        : `${formatDuration(value)}, the longest period`;
+  const v2says =
+    v2 instanceof Invalid
+      ? 'schema_version="2" takes a duration with its unit, INFINITY or -1'
+      : `with schema_version="2" it means ${v2 === null ? 'never' : formatDuration(v2)}`;
+  return {
+    value,
+    note: `escalation_period "${text}" is read as ${read}, as the original read it (its leading whole number, in seconds); ${v2says}`,
+  };
+}

@@ -52,6 +52,17 @@ describe('cpectl validate', () => {
     );
   });
 
+  it("warns, still exit 0, where version 1 reads escalation text as the original did", async () => {
+    const r = await cpectl(['validate', corpus('original-escalation-text')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /:9: warning: <assembly>: escalation_period "1m" is read as 1s, as the original read it .*with schema_version="2" it means 1m \[CONFIG_READ_AS_ORIGINAL\]\n/,
+    );
+    assert.equal(r.stdout.match(/CONFIG_READ_AS_ORIGINAL/g)?.length, 10);
+    assert.match(r.stdout, /original-escalation-text\.xml: ok\n$/);
+  });
+
   it('reports in JSON with --json', async () => {
     const r = await cpectl([
       'validate',

@@ -37,11 +37,13 @@ function facts(config: DeployableConfig): unknown {
     name: config.name,
     uuid: config.uuid,
     monitor: config.monitor,
+    monitorTemplate: config.monitorTemplate,
     username: config.username,
     assemblies: config.assemblies.map((a) => ({
       name: a.name,
       uuid: a.uuid,
       escalation: a.escalation,
+      heartbeat: a.heartbeat,
     })),
     services: config.services.map((s) => ({
       id: s.id,
