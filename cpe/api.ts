@@ -16,7 +16,13 @@ import {
   type Severity,
 } from '../lib/bus/qmf.js';
 import type { ObjectMethods } from '../lib/bus/server.js';
-import { parseDeployableConfig, loadDeployableConfig } from '../lib/config/index.js';
+import {
+  formatIssue,
+  loadDeployableConfig,
+  parseDeployableConfig,
+  readConfigText,
+} from '../lib/config/index.js';
+import { join } from 'node:path';
 import { failpoint } from '../lib/failpoint.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -48,6 +54,10 @@ const NAME = { type: 'string', pattern: /^[A-Za-z0-9._-]{1,64}$/ } as const;
 /** Its size is the config loader's to judge (CONFIG_TOO_LARGE, in bytes); the message limit bounds it. */
 const CONFIG = { type: 'string' } as const;
 const UUID = { type: 'string', maxLength: 64 } as const;
+/** The original's monitor: active, passive, or its monitoring unit template (a name). */
+const MONITOR = { ...NAME, optional: true } as const;
+/** A uuid that can name a file in the hand-off directory and nothing outside it. */
+const HANDOFF_UUID = /^[A-Za-z0-9_][A-Za-z0-9._:-]{0,63}$/;
 
 export interface CpeApiDeps {
   /** Asks running DPEs for their status. */
@@ -60,6 +70,11 @@ export interface CpeApiDeps {
   readonly events: EventPipeline;
   /** events_submit only from the DPE it names (its bus checks who sends: the embedded router's authorization). */
   readonly requireIdentity?: boolean;
+  /**
+   * The original's config hand-off: deployable_start of an unknown name reads
+   * DIR/UUID.xml, as pcloudsh wrote it (default /var/run); empty: off.
+   */
+  readonly handoffDir?: string;
   /** Who this CPE is (cpe_info): a second CPE on the bus finds the first by it. */
   readonly info?: () => QmfMap;
   readonly log: Logger;
@@ -141,22 +156,27 @@ export class CpeApi {
         );
       }
       const { uuid } = await this.#checkConfig(name, xml);
-      const now = Date.now();
-      const record: DeployableRecord = {
-        name,
-        uuid,
-        config: xml,
-        configHash: hash,
-        desired: 'running',
-        generation: 1,
-        createdAt: now,
-        updatedAt: now,
-      };
-      await this.#d.store.put(record);
-      this.event('deployable_created', 'notice', { deployable: name, uuid, generation: 1 });
-      void this.#d.reconciler.enqueue(name);
+      await this.#storeNew(name, uuid, xml);
       return { name, uuid, generation: 1, created: true };
     });
+  }
+
+  /** A checked config, stored as a new deployable that runs (its DPE started after). */
+  async #storeNew(name: string, uuid: string, xml: string): Promise<void> {
+    const now = Date.now();
+    const record: DeployableRecord = {
+      name,
+      uuid,
+      config: xml,
+      configHash: hashConfig(xml),
+      desired: 'running',
+      generation: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.#d.store.put(record);
+    this.event('deployable_created', 'notice', { deployable: name, uuid, generation: 1 });
+    void this.#d.reconciler.enqueue(name);
   }
 
   update(name: string, xml: string): Promise<QmfMap> {
@@ -302,7 +322,10 @@ export class CpeApi {
     return { name, uuid: r.uuid, config: r.config, generation: r.generation, desired: r.desired };
   }
 
-  /** The original API's start/stop: desired state by name and uuid, answered with an rc. */
+  /**
+   * The original API's start/stop: desired state by name and uuid, answered
+   * with an rc. A start of a name not stored takes the original's hand-off.
+   */
   setDesired(
     name: string,
     uuid: string,
@@ -311,10 +334,15 @@ export class CpeApi {
   ): Promise<QmfMap> {
     return this.#serial.run(name, async (): Promise<QmfMap> => {
       const r = await this.#d.store.get(name);
-      if (!r) return { rc: RC.noSuchDeployable };
+      if (!r)
+        return desired === 'running' ? this.#handoff(name, uuid) : { rc: RC.noSuchDeployable };
       if (r.uuid !== uuid)
         return { rc: RC.invalid, reason: `uuid ${uuid} is not this deployable's` };
-      if (monitor !== undefined && !(await this.#monitorMatches(r, monitor)))
+      if (
+        desired === 'running' &&
+        monitor !== undefined &&
+        !(await this.#monitorMatches(r, monitor))
+      )
         return { rc: RC.invalid, reason: `the config sets monitor differently from ${monitor}` };
       if (r.desired !== desired) {
         await this.#d.store.put({
@@ -333,9 +361,46 @@ export class CpeApi {
     });
   }
 
+  /**
+   * `active` or `passive` must be the config's mode. Another name is the
+   * original's monitoring unit template: every DPE here is dpe@NAME, so it
+   * chooses nothing, but it must not contradict one the config names.
+   */
   async #monitorMatches(r: DeployableRecord, monitor: string): Promise<boolean> {
     const parsed = await parseDeployableConfig(r.config);
-    return parsed.ok && parsed.config.monitor === monitor;
+    if (!parsed.ok) return false;
+    if (monitor === 'active' || monitor === 'passive') return parsed.config.monitor === monitor;
+    return (parsed.config.monitorTemplate ?? monitor) === monitor;
+  }
+
+  /** pcloudsh wrote DIR/UUID.xml, then called deployable_start(name, uuid, monitor). */
+  async #handoff(name: string, uuid: string): Promise<QmfMap> {
+    const dir = this.#d.handoffDir;
+    if (!dir) return { rc: RC.noSuchDeployable };
+    if (!HANDOFF_UUID.test(uuid))
+      return { rc: RC.invalid, reason: `uuid "${uuid}" cannot name a file in ${dir}` };
+    const path = join(dir, `${uuid}.xml`);
+    const read = await readConfigText(path, { noFollow: true });
+    if (!read.ok) {
+      const missing = read.issues[0]?.message === 'no such file';
+      return {
+        rc: missing ? RC.noSuchDeployable : RC.invalid,
+        reason: missing
+          ? `no deployable named "${name}", and no config at ${path}`
+          : read.issues.map(formatIssue).join('; '),
+      };
+    }
+    let checked: { uuid: string };
+    try {
+      checked = await this.#checkConfig(name, read.text);
+    } catch (err) {
+      return { rc: RC.invalid, reason: `${path}: ${errorMessage(err)}` };
+    }
+    if (checked.uuid !== uuid)
+      return { rc: RC.invalid, reason: `${path} has uuid "${checked.uuid}", not "${uuid}"` };
+    await this.#storeNew(name, uuid, read.text);
+    this.#d.log.info('deployable created from the original hand-off', { deployable: name, path });
+    return { rc: RC.ok };
   }
 
   reloadOriginal(name: string, uuid: string): Promise<QmfMap> {
@@ -366,16 +431,12 @@ export class CpeApi {
       deployable_status: { args: { name: NAME }, handler: (a) => this.status(s(a, 'name')) },
       deployable_config: { args: { name: NAME }, handler: (a) => this.config(s(a, 'name')) },
       deployable_start: {
-        args: {
-          name: NAME,
-          uuid: UUID,
-          monitor: { type: 'string', oneOf: ['active', 'passive'], optional: true },
-        },
+        args: { name: NAME, uuid: UUID, monitor: MONITOR },
         handler: (a) =>
           this.setDesired(s(a, 'name'), s(a, 'uuid'), 'running', a.monitor as string | undefined),
       },
       deployable_stop: {
-        args: { name: NAME, uuid: UUID },
+        args: { name: NAME, uuid: UUID, monitor: MONITOR },
         handler: (a) => this.setDesired(s(a, 'name'), s(a, 'uuid'), 'stopped'),
       },
       events_submit: {
@@ -404,7 +465,7 @@ export class CpeApi {
         handler: (a) => this.queryEvents(a),
       },
       deployable_reload: {
-        args: { name: NAME, uuid: UUID },
+        args: { name: NAME, uuid: UUID, monitor: MONITOR },
         handler: (a) => this.reloadOriginal(s(a, 'name'), s(a, 'uuid')),
       },
     };

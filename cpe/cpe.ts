@@ -17,7 +17,7 @@ import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { packageRoot, packageVersion } from '../lib/paths.js';
 import { hostname } from 'node:os';
-import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
+import { ORIGINAL_PACKAGE, PACKAGE, qmfText, type QmfMap } from '../lib/bus/qmf.js';
 import { SystemdManager } from '../lib/systemd/manager.js';
 import { CpeApi } from './api.js';
 import { DpeWatch } from './dpe-watch.js';
@@ -34,6 +34,7 @@ import {
   type EventPublisher,
 } from './event-pipeline.js';
 import { HttpServer } from './http.js';
+import { originalPublisher } from './original-events.js';
 import { WebhookPublisher } from './webhook.js';
 
 export interface CpeOptions {
@@ -42,6 +43,8 @@ export interface CpeOptions {
   readonly supervisor: 'auto' | 'systemd' | 'process';
   /** The commands a config's recovery driver may name (recovery.commands). */
   readonly recoveryCommands?: readonly string[];
+  /** The original's config hand-off directory (original.configDir); empty or absent: off. */
+  readonly handoffDir?: string;
   /** Process supervisor: the DPE command (`--name NAME` is appended). */
   readonly dpeCommand?: readonly string[];
   /** Process supervisor: the DPEs' environment (bus settings travel here). */
@@ -171,7 +174,10 @@ export class Cpe {
     }
     this.bus = this.#o.bus();
     await this.bus.whenUp(30_000);
-    const publishers: EventPublisher[] = [topicPublisher(this.bus)];
+    const publishers: EventPublisher[] = [
+      topicPublisher(this.bus),
+      originalPublisher(this.bus, this.store, log),
+    ];
     if (ev.log !== false) publishers.push(logPublisher(log.child({ part: 'event' })));
     if (ev.webhook) {
       this.webhook = new WebhookPublisher({ ...ev.webhook, log: log.child({ part: 'webhook' }) });
@@ -188,6 +194,7 @@ export class Cpe {
     this.api = new CpeApi({
       dpes: this.#client,
       recoveryCommands: this.#o.recoveryCommands ?? [],
+      handoffDir: this.#o.handoffDir,
       store: this.store,
       reconciler: this.reconciler,
       supervisor: this.supervisor,
@@ -228,6 +235,8 @@ export class Cpe {
     this.#server = new MethodServer(this.bus, {
       address: CPE_NODE,
       objects: { [CPE_OBJECT]: this.api.methods() },
+      // The original's clients find the CPE by its package (pcloudsh: {class:cpe, package:…}).
+      packages: { [CPE_OBJECT]: [PACKAGE, ORIGINAL_PACKAGE] },
       logger: log,
     });
     await this.#server.start();

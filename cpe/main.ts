@@ -106,6 +106,7 @@ const cpe = new Cpe({
   http: s.http ? { host: s.httpHost, port: s.httpPort, token: token.http } : null,
   stateDir: s.stateDir,
   recoveryCommands: allowedCommands(s.recoveryCommands),
+  handoffDir: s.handoffDir,
   supervisor: s.supervisor as 'auto' | 'systemd' | 'process',
   dpeCommand: s.dpeCommand ? s.dpeCommand.split(/\s+/).filter(Boolean) : undefined,
   dpeEnv,

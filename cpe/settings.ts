@@ -56,6 +56,12 @@ export const CPE_SETTINGS = {
     default: '',
     help: 'TLS key (PEM) for the router',
   },
+  handoffDir: {
+    key: 'original.configDir',
+    type: 'string',
+    default: '/var/run',
+    help: "the original's config hand-off: deployable_start of a name not stored reads DIR/UUID.xml, as pcloudsh wrote it (empty: off)",
+  },
   eventsMaxAgeDays: {
     key: 'events.maxAgeDays',
     type: 'integer',

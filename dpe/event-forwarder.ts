@@ -108,7 +108,7 @@ export class EventForwarder {
       const r = await client.call(
         { address: CPE_NODE, object: CPE_OBJECT },
         'events_submit',
-        { source: dpeAgentName(this.#o.deployable), events: batch.map(eventBody) },
+        { source: dpeAgentName(this.#o.deployable), events: batch.map((e) => eventBody(e)) },
         this.#o.callTimeoutMs ?? 10_000,
       );
       if (this.#closed) return;

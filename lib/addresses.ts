@@ -3,6 +3,8 @@ export const CPE_NODE = 'cpe';
 export const CPE_OBJECT = 'cpe';
 /** Events of the CPE: deployable and DPE lifecycle. */
 export const CPE_EVENTS = 'cpe.events';
+/** The original's three events, in its words and package, for its clients (pcloudsh). */
+export const ORIGINAL_EVENTS = 'cpe.events.original';
 /** Every DPE's heartbeat, carrying the config generation it runs. */
 export const DPE_HEARTBEATS = 'cpe.dpe';
 

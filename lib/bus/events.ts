@@ -44,10 +44,15 @@ export function matchesFilter(event: BusEvent, filter: EventFilter): boolean {
  * bus is down they are not queued here (callers needing delivery keep an
  * outbox).
  */
-export function publishEvents(bus: Bus, topic: string, events: readonly BusEvent[]): boolean {
+export function publishEvents(
+  bus: Bus,
+  topic: string,
+  events: readonly BusEvent[],
+  packageName?: string,
+): boolean {
   if (!bus.isUp || events.length === 0) return false;
   const sender = bus.sender('topic', topic, true);
-  for (const event of events) bus.post(sender, eventMessage(event));
+  for (const event of events) bus.post(sender, eventMessage(event, packageName));
   return true;
 }
 

@@ -6,7 +6,7 @@
  * CPE's calls, a DPE serves and beats only as itself, an agent only as its
  * assemblies.
  */
-import { CPE_EVENTS, CPE_NODE, DPE_HEARTBEATS } from '../addresses.js';
+import { CPE_EVENTS, CPE_NODE, DPE_HEARTBEATS, ORIGINAL_EVENTS } from '../addresses.js';
 
 export type Role = 'cpe' | 'dpe' | 'agent' | 'client';
 
@@ -61,6 +61,7 @@ export function mayReceive(user: string, address: string): boolean {
     case 'client':
       return (
         address === CPE_EVENTS ||
+        address === ORIGINAL_EVENTS ||
         address === DPE_HEARTBEATS ||
         address.startsWith(HEARTBEATS) ||
         !reserved(address)

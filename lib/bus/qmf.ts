@@ -10,12 +10,16 @@ import { isAmqpUuid } from './rhea-decoder.js';
 
 export const QMF_APP_ID = 'qmf2';
 export const PACKAGE = 'org.cloudpolicyengine';
+/** The original's QMF package (pacemaker-cloud's src/schema.xml): its events, its `cpe` class. */
+export const ORIGINAL_PACKAGE = 'org.pacemakercloud';
 
 export const OPCODE = {
   methodRequest: '_method_request',
   methodResponse: '_method_response',
   exception: '_exception',
   dataIndication: '_data_indication',
+  queryRequest: '_query_request',
+  queryResponse: '_query_response',
   heartbeat: '_agent_heartbeat_indication',
 } as const;
 
@@ -188,6 +192,65 @@ export function parseReply(message: Message): Reply | Malformed {
   return new Malformed(`unexpected qmf.opcode ${String(opcode)} in a reply`);
 }
 
+// --- queries -----------------------------------------------------------------------
+
+/** What a `_query_request` asks for (QMFv2): objects, their ids, or their schema ids. */
+export const QUERY_TARGETS = ['OBJECT', 'OBJECT_ID', 'SCHEMA_ID'] as const;
+export type QueryTarget = (typeof QUERY_TARGETS)[number];
+
+export interface Query {
+  readonly what: QueryTarget;
+  readonly packageName?: string;
+  readonly className?: string;
+  readonly objectName?: string;
+}
+
+/** A query the server can answer, or what is wrong with it (predicates are not evaluated: refused). */
+export function parseQuery(message: Message): Query | Malformed {
+  const body: unknown = message.body;
+  if (!isMap(body)) return new Malformed('the body is not a map');
+  const what = body._what;
+  if (typeof what !== 'string' || !(QUERY_TARGETS as readonly string[]).includes(what))
+    return new Malformed(`_what must be one of ${QUERY_TARGETS.join(', ')}`);
+  if (body._where !== undefined)
+    return new Malformed('query predicates (_where) are not supported');
+  const schema = body._schema_id;
+  const object = body._object_id;
+  if (schema !== undefined && !isMap(schema)) return new Malformed('_schema_id is not a map');
+  if (object !== undefined && !isMap(object)) return new Malformed('_object_id is not a map');
+  const text = (v: QmfValue | undefined): string | undefined =>
+    typeof v === 'string' ? v : undefined;
+  return {
+    what: what as QueryTarget,
+    packageName: text(schema?._package_name),
+    className: text(schema?._class_name),
+    objectName: text(object?._object_name),
+  };
+}
+
+const QUERY_CONTENT: Readonly<Record<QueryTarget, string>> = {
+  OBJECT: '_data',
+  OBJECT_ID: '_object_id',
+  SCHEMA_ID: '_schema_id',
+};
+
+/** The answer: a list of maps, as QMFv2 sends it (in one message: `partial` is never set). */
+export function queryResponseMessage(
+  what: QueryTarget,
+  items: QmfMap[],
+  to: string,
+  correlationId: Message['correlation_id'],
+): Message {
+  return {
+    to,
+    correlation_id: wireMessageId(correlationId),
+    application_properties: properties(OPCODE.queryResponse, 'response', {
+      'qmf.content': QUERY_CONTENT[what],
+    }),
+    body: items,
+  };
+}
+
 // --- events ------------------------------------------------------------------------
 
 /**
@@ -195,19 +258,19 @@ export function parseReply(message: Message): Reply | Malformed {
  * event maps (parseEvents reads both), but RabbitMQ 3.x's AMQP 1.0 plugin
  * fails the whole session on an amqp-value body that is a list.
  */
-export function eventMessage(event: BusEvent): Message {
+export function eventMessage(event: BusEvent, packageName = PACKAGE): Message {
   return {
     application_properties: properties(OPCODE.dataIndication, 'indication', {
       'qmf.content': '_event',
     }),
-    body: eventBody(event),
+    body: eventBody(event, packageName),
   };
 }
 
 /** An event as QMF's event map (a message body, or an entry of events_submit's list). */
-export function eventBody(event: BusEvent): QmfMap {
+export function eventBody(event: BusEvent, packageName = PACKAGE): QmfMap {
   return {
-    _schema_id: { _package_name: PACKAGE, _class_name: event.name, _type: '_event' },
+    _schema_id: { _package_name: packageName, _class_name: event.name, _type: '_event' },
     _timestamp: new Date(event.timestamp),
     _severity: SEVERITIES.indexOf(event.severity),
     _values: event.values,

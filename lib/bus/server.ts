@@ -11,7 +11,19 @@ import { CpeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Bus, Subscription } from './bus.js';
 import { BusCode } from './errors.js';
-import { Malformed, exceptionMessage, parseRequest, responseMessage, type QmfMap } from './qmf.js';
+import {
+  Malformed,
+  OPCODE,
+  PACKAGE,
+  exceptionMessage,
+  opcodeOf,
+  parseQuery,
+  parseRequest,
+  queryResponseMessage,
+  responseMessage,
+  type QmfMap,
+  type Query,
+} from './qmf.js';
 import { userIdOf } from './identity.js';
 import { checkArguments, type ArgSpecs } from './schema.js';
 import { exceedsSize } from './size.js';
@@ -36,6 +48,11 @@ export interface MethodServerOptions {
   readonly address: string;
   /** Methods by object name, then by method name. */
   readonly objects: Readonly<Record<string, ObjectMethods>>;
+  /**
+   * The QMF packages each object's class is found in by a `_query_request`
+   * (its class is its name); default: ours alone.
+   */
+  readonly packages?: Readonly<Record<string, readonly string[]>>;
   readonly logger: Logger;
 }
 
@@ -85,6 +102,10 @@ export class MethodServer {
       this.#log.warn('request without a usable reply_to: dropped, not executed', {
         reply_to: String(message.reply_to ?? '').slice(0, 100),
       });
+      return;
+    }
+    if (opcodeOf(message) === OPCODE.queryRequest) {
+      this.#onQuery(message);
       return;
     }
     const request = parseRequest(message);
@@ -146,6 +167,35 @@ export class MethodServer {
     }
   }
 
+  /** QMFv2 discovery: which objects (of which package and class) are served here. */
+  #onQuery(message: Message): void {
+    const query = parseQuery(message);
+    if (query instanceof Malformed) {
+      this.#answerError(message, BusCode.malformed, `malformed query: ${query.reason}`);
+      return;
+    }
+    const items: QmfMap[] = [];
+    for (const name of Object.keys(this.#options.objects)) {
+      const packages = this.#options.packages?.[name] ?? [PACKAGE];
+      // One schema per object unless a package is named: ours first.
+      for (const pkg of query.packageName === undefined ? packages.slice(0, 1) : packages) {
+        if (!matches(query, pkg, name)) continue;
+        const schemaId = { _package_name: pkg, _class_name: name, _type: '_data' };
+        const objectId = { _object_name: name };
+        items.push(
+          query.what === 'SCHEMA_ID'
+            ? schemaId
+            : query.what === 'OBJECT_ID'
+              ? objectId
+              : { _object_id: objectId, _schema_id: schemaId, _values: {} },
+        );
+      }
+    }
+    this.#answer(message, (to) =>
+      queryResponseMessage(query.what, items, to, message.correlation_id),
+    );
+  }
+
   #answerError(message: Message, code: string, text: string): void {
     this.#answer(message, (to) => exceptionMessage(code, text, to, message.correlation_id));
   }
@@ -175,6 +225,14 @@ export class MethodServer {
     for (const to of this.#replySenders.keys()) this.#bus.closeSender(to);
     this.#replySenders.clear();
   }
+}
+
+function matches(q: Query, packageName: string, name: string): boolean {
+  return (
+    (q.packageName === undefined || q.packageName === packageName) &&
+    (q.className === undefined || q.className === name) &&
+    (q.objectName === undefined || q.objectName === name)
+  );
 }
 
 function usableReplyTo(to: unknown): to is string {

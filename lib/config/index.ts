@@ -8,6 +8,7 @@
  * the element; nothing here throws on bad input.
  */
 import { fileProblem } from '../files.js';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { compileDeployable } from './compile.js';
 import { ConfigCode, ConfigError, IssueList, type ConfigIssue } from './issues.js';
@@ -80,9 +81,35 @@ export async function parseDeployableConfigFile(
   return parseDeployableConfig(bytes, { file: path, maxBytes });
 }
 
+/**
+ * A config file as text (UTF-8, whatever it declared), or why it cannot be
+ * one. `noFollow`: a symbolic link is refused, for a file in a directory
+ * others write (the original's hand-off, /var/run/UUID.xml).
+ */
+export async function readConfigText(
+  path: string,
+  options: { readonly maxBytes?: number; readonly noFollow?: boolean } = {},
+): Promise<{ ok: true; text: string } | { ok: false; issues: readonly ConfigIssue[] }> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES;
+  const issues = new IssueList(path);
+  let text: string | null = null;
+  try {
+    text = decodeConfig(await readBounded(path, maxBytes + 1, options.noFollow), maxBytes, issues);
+  } catch (err) {
+    const link = options.noFollow && (err as NodeJS.ErrnoException).code === 'ELOOP';
+    issues.error(
+      ConfigCode.unreadable,
+      null,
+      null,
+      link ? 'is a symbolic link, which is not followed here' : fileProblem(err),
+    );
+  }
+  return text === null ? { ok: false, issues: issues.sorted() } : { ok: true, text };
+}
+
 /** Reads at most `limit` bytes: enough to refuse an oversized file without loading it. */
-async function readBounded(path: string, limit: number): Promise<Buffer> {
-  const file = await open(path, 'r');
+async function readBounded(path: string, limit: number, noFollow = false): Promise<Buffer> {
+  const file = await open(path, noFollow ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r');
   try {
     const buffer = Buffer.alloc(Math.min(limit, (await file.stat()).size + 1));
     let length = 0;

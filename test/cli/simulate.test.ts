@@ -83,11 +83,13 @@ describe('cpectl simulate', () => {
       '--state',
       state,
       '--now',
-      '16000',
+      // Version 1: down after more than 20 s of silence, as the original's DPE had it.
+      '21000',
       join(root, 'examples', 'wordpress-original.xml'),
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^Deployable wordpress at t=16000 /);
+    assert.match(r.stdout, /^Deployable wordpress at t=21000 /);
+    assert.match(r.stdout, /^ {2}db +suspect /m);
     assert.match(r.stdout, /recover-assembly web/);
     assert.match(r.stdout, /blocked +rsc_web_wp/);
   });

@@ -52,7 +52,7 @@ describe('cpectl validate', () => {
     );
   });
 
-  it("warns, still exit 0, where version 1 reads escalation text as the original did", async () => {
+  it('warns, still exit 0, where version 1 reads escalation text as the original did', async () => {
     const r = await cpectl(['validate', corpus('original-escalation-text')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(

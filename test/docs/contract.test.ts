@@ -99,9 +99,9 @@ describe('the documents hold the code', () => {
     assert.deepEqual(missing(doc('README.md'), own), []);
   });
 
-  it("the README lists every setting of the CPE's event log and HTTP API", () => {
+  it("the README lists every setting of the CPE's event log, HTTP API and the original's hand-off", () => {
     const own = Object.values(CPE_SETTINGS)
-      .filter((spec) => /^(events|http)\./.test(spec.key))
+      .filter((spec) => /^(events|http|original)\./.test(spec.key))
       .map(flagOf);
     assert.ok(own.length >= 10);
     assert.deepEqual(missing(doc('README.md'), own), []);

@@ -75,6 +75,8 @@ export interface LoopOptions {
   readonly agents?: boolean;
   /** Called before the deployable is created (subscribe to its events, start agents here). */
   readonly beforeCreate?: (api: CpeClient, cpe: CpeProcess) => Promise<void>;
+  /** How the deployable comes to be (default: deployable_create with the config). */
+  readonly create?: (api: CpeClient, xml: string) => Promise<unknown>;
 }
 
 /** A closed loop on real processes: a CPE (and its DPE), simulated agents, the deployable created. */
@@ -134,7 +136,9 @@ export async function startLoop(o: LoopOptions): Promise<Loop> {
     );
     await agents.start();
   }
-  await api.call('deployable_create', { name: o.name, config: xml });
+  await (o.create
+    ? o.create(api, xml)
+    : api.call('deployable_create', { name: o.name, config: xml }));
   return {
     cpe,
     api,
