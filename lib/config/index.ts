@@ -101,17 +101,31 @@ export async function readConfigText(
       ConfigCode.unreadable,
       null,
       null,
-      link ? 'is a symbolic link, which is not followed here' : fileProblem(err),
+      link
+        ? 'is a symbolic link, which is not followed here'
+        : (err as NodeJS.ErrnoException).code === 'ENOTREG'
+          ? 'is not a regular file'
+          : fileProblem(err),
     );
   }
   return text === null ? { ok: false, issues: issues.sorted() } : { ok: true, text };
 }
 
-/** Reads at most `limit` bytes: enough to refuse an oversized file without loading it. */
-async function readBounded(path: string, limit: number, noFollow = false): Promise<Buffer> {
-  const file = await open(path, noFollow ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r');
+/**
+ * Reads at most `limit` bytes: enough to refuse an oversized file without
+ * loading it. `regularOnly`: no symbolic link, and nothing but a regular
+ * file (a FIFO there would block the reader).
+ */
+async function readBounded(path: string, limit: number, regularOnly = false): Promise<Buffer> {
+  const file = await open(
+    path,
+    regularOnly ? constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK : 'r',
+  );
   try {
-    const buffer = Buffer.alloc(Math.min(limit, (await file.stat()).size + 1));
+    const stat = await file.stat();
+    if (regularOnly && !stat.isFile())
+      throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
+    const buffer = Buffer.alloc(Math.min(limit, stat.size + 1));
     let length = 0;
     while (length < buffer.length) {
       const { bytesRead } = await file.read(buffer, length, buffer.length - length, null);

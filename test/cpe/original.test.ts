@@ -5,6 +5,7 @@
  * original's events, in its words, on cpe.events.original.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import rhea, { type EventContext, type Message } from 'rhea';
@@ -256,6 +257,8 @@ describe('a drop-in for the original: its config hand-off, calls and events (rea
     assert.match(qmfText((await start('mismatch', 'u2')).reason), /has uuid "u1", not "u2"/);
     symlinkSync(join(handoff, `${name}.xml`), join(handoff, 'linked.xml'));
     assert.match(qmfText((await start('linked')).reason), /symbolic link/);
+    execFileSync('mkfifo', [join(handoff, 'fifo.xml')]);
+    assert.match(qmfText((await start('fifo')).reason), /not a regular file/);
     const list = (await api.call('deployable_list')).deployables as QmfMap[];
     assert.deepEqual(
       list.map((d) => d.name),
