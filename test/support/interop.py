@@ -4,9 +4,10 @@
 usage: interop.py URL PROFILE SERVER_ADDRESS OBJECT EVENTS_TOPIC
 
 Subscribes to EVENTS_TOPIC, prints {"ready": true} once subscribed, calls
-OBJECT.echo on SERVER_ADDRESS with a QMF _method_request, and prints
-{"reply": ...} and {"event": ...} as they arrive. Exits 0 once it has both,
-1 after 20 s without them.
+OBJECT.echo on SERVER_ADDRESS with a QMF _method_request, then asks the
+same address which objects of class OBJECT it serves (a _query_request),
+and prints {"reply": ...}, {"query": ...} and {"event": ...} as they
+arrive. Exits 0 once it has all three, 1 after 20 s without them.
 """
 import json
 import sys
@@ -73,15 +74,26 @@ class Peer(MessagingHandler):
         ))
 
     def on_message(self, event):
-        if event.receiver == self.replies:
+        if event.receiver == self.replies and event.message.correlation_id == "proton-1":
             emit({"reply": {"opcode": event.message.properties.get("qmf.opcode"),
                             "correlation_id": event.message.correlation_id, "body": event.message.body}})
             self.got.add("reply")
+            self.sender.send(Message(
+                reply_to=self.reply_to,
+                correlation_id="proton-2",
+                properties={"x-amqp-0-10.app-id": "qmf2", "qmf.opcode": "_query_request", "method": "request"},
+                body={"_what": "OBJECT", "_schema_id": {"_class_name": self.obj}},
+            ))
+        elif event.receiver == self.replies:
+            emit({"query": {"opcode": event.message.properties.get("qmf.opcode"),
+                            "content": event.message.properties.get("qmf.content"),
+                            "correlation_id": event.message.correlation_id, "body": event.message.body}})
+            self.got.add("query")
         elif event.receiver == self.events:
             emit({"event": {"opcode": event.message.properties.get("qmf.opcode"),
                             "content": event.message.properties.get("qmf.content"), "body": event.message.body}})
             self.got.add("event")
-        if self.got == {"reply", "event"}:
+        if self.got == {"reply", "query", "event"}:
             event.connection.close()
             event.container.stop()
 

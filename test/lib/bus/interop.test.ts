@@ -84,7 +84,7 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
       await transport?.stop();
     });
 
-    it('answers its QMF method call and delivers it our event', async () => {
+    it('answers its QMF method call and query, and delivers it our event', async () => {
       const records = await runPeer(
         transport,
         bus,
@@ -93,6 +93,22 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
       );
       const reply = records.find((r) => r.reply)?.reply;
       const event = records.find((r) => r.event)?.event;
+      assert.deepEqual(records.find((r) => r.query)?.query, {
+        opcode: '_query_response',
+        content: '_data',
+        correlation_id: 'proton-2',
+        body: [
+          {
+            _object_id: { _object_name: 'calc' },
+            _schema_id: {
+              _package_name: 'org.cloudpolicyengine',
+              _class_name: 'calc',
+              _type: '_data',
+            },
+            _values: {},
+          },
+        ],
+      });
       assert.deepEqual(reply, {
         opcode: '_method_response',
         correlation_id: 'proton-1',
