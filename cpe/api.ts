@@ -382,10 +382,9 @@ export class CpeApi {
     const path = join(dir, `${uuid}.xml`);
     const read = await readConfigText(path, { noFollow: true });
     if (!read.ok) {
-      const missing = read.issues[0]?.message === 'no such file';
       return {
-        rc: missing ? RC.noSuchDeployable : RC.invalid,
-        reason: missing
+        rc: read.missing ? RC.noSuchDeployable : RC.invalid,
+        reason: read.missing
           ? `no deployable named "${name}", and no config at ${path}`
           : read.issues.map(formatIssue).join('; '),
       };

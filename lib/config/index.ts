@@ -89,13 +89,18 @@ export async function parseDeployableConfigFile(
 export async function readConfigText(
   path: string,
   options: { readonly maxBytes?: number; readonly noFollow?: boolean } = {},
-): Promise<{ ok: true; text: string } | { ok: false; issues: readonly ConfigIssue[] }> {
+): Promise<
+  | { ok: true; text: string }
+  | { ok: false; issues: readonly ConfigIssue[]; /** no such file */ missing: boolean }
+> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES;
   const issues = new IssueList(path);
   let text: string | null = null;
+  let missing = false;
   try {
     text = decodeConfig(await readBounded(path, maxBytes + 1, options.noFollow), maxBytes, issues);
   } catch (err) {
+    missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     const link = options.noFollow && (err as NodeJS.ErrnoException).code === 'ELOOP';
     issues.error(
       ConfigCode.unreadable,
@@ -108,7 +113,7 @@ export async function readConfigText(
           : fileProblem(err),
     );
   }
-  return text === null ? { ok: false, issues: issues.sorted() } : { ok: true, text };
+  return text === null ? { ok: false, issues: issues.sorted(), missing } : { ok: true, text };
 }
 
 /**

@@ -107,9 +107,13 @@ export function parseMemory(text: string): number | Invalid {
 export function readOriginalInteger(text: string): number | null {
   const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(text);
   if (!m) return null;
+  // Beyond a 64-bit long strtol says ERANGE, which the original read as never too.
+  if (BigInt(m[1]!) > LONG_MAX) return null;
   const n = Number(m[1]);
   return n > 0 ? n : null;
 }
+
+const LONG_MAX = 2n ** 63n - 1n;
 
 /** What a version-1 escalation attribute means, and a note when that surprises. */
 export interface OriginalReading {

@@ -8,6 +8,9 @@ import {
   parseEscalationPeriod,
   parseMemory,
   parseScore,
+  readOriginalCount,
+  readOriginalInteger,
+  readOriginalPeriod,
 } from '../../../lib/config/values.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -110,4 +113,36 @@ describe('schema and converters agree', () => {
       assert.equal(!schemaRefused, lexicallyValid, JSON.stringify(result));
     });
   }
+});
+
+describe("version-1 escalation text, read as the original's strtol read it", () => {
+  it('takes the leading whole number; zero, negative, none or past a 64-bit long is never', () => {
+    const cases: [string, number | null][] = [
+      ['3', 3],
+      ['  3x', 3],
+      ['+4', 4],
+      ['1.5', 1],
+      ['1m', 1],
+      ['0', null],
+      ['-5', null],
+      ['never', null],
+      ['', null],
+      ['INFINITY', null],
+      ['9223372036854775807', 2 ** 63],
+      ['9223372036854775808', null],
+    ];
+    for (const [text, want] of cases) assert.equal(readOriginalInteger(text), want, text);
+  });
+
+  it('warns where that reading is not what the text seems to say, and not where it is', () => {
+    assert.deepEqual(readOriginalCount('3'), { value: 3, note: null });
+    assert.deepEqual(readOriginalCount('never'), { value: null, note: null });
+    assert.match(readOriginalCount('3x').note ?? '', /is read as 3, as the original read it/);
+    const max = 30 * 86_400_000;
+    assert.deepEqual(readOriginalPeriod('10', max), { value: 10_000, note: null });
+    assert.deepEqual(readOriginalPeriod('-1', max), { value: null, note: null });
+    assert.match(readOriginalPeriod('1m', max).note ?? '', /read as 1s.*it means 1m$/);
+    assert.equal(readOriginalPeriod('99999999999', max).value, max);
+    assert.match(readOriginalPeriod('99999999999', max).note ?? '', /the longest period/);
+  });
 });
