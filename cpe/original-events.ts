@@ -12,7 +12,7 @@ import { ORIGINAL_EVENTS } from '../lib/addresses.js';
 import type { Bus } from '../lib/bus/bus.js';
 import { publishEvents } from '../lib/bus/events.js';
 import { ORIGINAL_PACKAGE, type BusEvent } from '../lib/bus/qmf.js';
-import { indexConfig, parseDeployableConfig } from '../lib/config/index.js';
+import { indexConfig, parseDeployableConfig, type ServiceConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
 import type { LoggedEvent } from '../lib/events/record.js';
 import type { Logger } from '../lib/log.js';
@@ -149,11 +149,10 @@ class Contexts {
     const cached = this.#byName.get(name);
     if (cached?.hash === r.configHash) return cached.ctx;
     const parsed = await parseDeployableConfig(r.config, { trusted: true });
-    const services = parsed.ok ? indexConfig(parsed.config).services : new Map();
-    const ctx: OriginalContext = {
-      uuid: r.uuid,
-      typeOf: (id) => (services.get(id) as { type: string } | undefined)?.type,
-    };
+    const services: ReadonlyMap<string, ServiceConfig> = parsed.ok
+      ? indexConfig(parsed.config).services
+      : new Map();
+    const ctx: OriginalContext = { uuid: r.uuid, typeOf: (id) => services.get(id)?.type };
     this.#byName.set(name, { hash: r.configHash, ctx });
     return ctx;
   }
