@@ -6,6 +6,11 @@
  * a second copy. Adopted DPEs are not our children: their exit is noticed
  * by polling. Each DPE writes to RUNDIR/NAME.log, rotated copy-and-truncate
  * (the DPE's descriptor appends, so it carries on at the start) to NAME.log.1.
+ *
+ * A CPE killed between starting a DPE and writing its pidfile leaves a DPE
+ * no pidfile names. Every DPE carries its run directory in its environment
+ * (RUN_DIR_ENV), so a restarted CPE also looks for those among the running
+ * processes: it adopts the one per name it should have, and stops any other.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
@@ -39,6 +44,9 @@ export interface ProcessSupervisorOptions {
   readonly logMaxBytes?: number;
 }
 
+/** Marks a DPE's environment with the run directory of the supervisor that started it. */
+export const RUN_DIR_ENV = 'CPE_SUPERVISOR_RUN_DIR';
+
 interface Tracked {
   readonly pid: number;
   readonly startTime: string;
@@ -64,6 +72,26 @@ function cmdlineHasName(pid: number, name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Running processes whose environment says this run directory started them, by `--name`. */
+export function dpesStartedFrom(runDir: string): Map<string, number[]> {
+  const marker = `${RUN_DIR_ENV}=${runDir}`;
+  const found = new Map<string, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    let args: string[];
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(marker)) continue;
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    const name = args[args.lastIndexOf('--name') + 1];
+    if (args.includes('--name') && name) found.set(name, [...(found.get(name) ?? []), pid]);
+  }
+  return found;
 }
 
 /** The process a pidfile names, if that very process (pid and start time) still runs. */
@@ -102,7 +130,11 @@ export class ProcessSupervisor implements DpeSupervisor {
     return join(this.#o.runDir, `${name}.pid`);
   }
 
-  /** Pidfiles left by an earlier CPE: adopt the DPEs that still run, drop the rest. */
+  /**
+   * Pidfiles left by an earlier CPE: adopt the DPEs that still run, drop the
+   * rest. Then the DPEs it started but had no time to write down: adopt one
+   * per name where none is, and stop any second one.
+   */
   #adopt(): void {
     for (const file of readdirSync(this.#o.runDir)) {
       if (!file.endsWith('.pid')) continue;
@@ -115,6 +147,25 @@ export class ProcessSupervisor implements DpeSupervisor {
         continue;
       }
       rmSync(join(this.#o.runDir, file), { force: true });
+    }
+    for (const [name, pids] of dpesStartedFrom(this.#o.runDir)) {
+      for (const pid of pids) {
+        const tracked = this.#tracked.get(name);
+        if (tracked?.pid === pid) continue;
+        const startTime = processStartTime(pid);
+        if (startTime === undefined) continue;
+        if (tracked) {
+          this.#o.log.warn('stopping a second DPE no pidfile named', { deployable: name, pid });
+          signal(pid, 'SIGTERM');
+          continue;
+        }
+        this.#tracked.set(name, { pid, startTime, state: 'active' });
+        writeFileSync(this.#pidfile(name), JSON.stringify({ pid, startTime }), { mode: 0o640 });
+        this.#o.log.warn('adopted a running DPE no pidfile named (its CPE died starting it)', {
+          deployable: name,
+          pid,
+        });
+      }
     }
   }
 
@@ -157,7 +208,7 @@ export class ProcessSupervisor implements DpeSupervisor {
     if (this.#tracked.has(name)) return;
     const [file, ...args] = this.#o.command;
     if (!file) throw new CpeError('SUPERVISOR_FAILED', 'no DPE command configured');
-    const env = { ...this.#o.env, ...this.#o.prepare?.(name) };
+    const env = { ...this.#o.env, ...this.#o.prepare?.(name), [RUN_DIR_ENV]: this.#o.runDir };
     const logFd = openSync(join(this.#o.runDir, `${name}.log`), 'a', 0o640);
     let child: ChildProcess;
     try {

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProcessSupervisor, type ProcessSupervisorOptions } from '../../cpe/process-supervisor.js';
+import { spawn } from 'node:child_process';
+import {
+  ProcessSupervisor,
+  RUN_DIR_ENV,
+  type ProcessSupervisorOptions,
+} from '../../cpe/process-supervisor.js';
 import type { DpeChange } from '../../cpe/supervisor.js';
 import { silentLogger } from '../../lib/log.js';
 import { until } from '../support/bus.js';
@@ -68,5 +73,51 @@ describe('cpe/process-supervisor (real child processes)', function () {
     );
     assert.equal(ps.state('a'), 'inactive');
     assert.equal(existsSync(join(runDir, 'a.pid')), false);
+  });
+
+  it('adopts a DPE its CPE died starting, before any pidfile named it, and stops a second one', async () => {
+    // As a CPE killed between spawn and pidfile leaves them: running, marked, unwritten.
+    const orphan = (): number => {
+      const child = spawn(
+        process.execPath,
+        ['-e', 'setInterval(() => {}, 1000)', '--', '--name', 'lost'],
+        {
+          detached: true,
+          stdio: 'ignore',
+          env: { ...process.env, [RUN_DIR_ENV]: runDir },
+        },
+      );
+      child.unref();
+      return child.pid!;
+    };
+    const first = orphan();
+    const second = orphan();
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(
+      () =>
+        [first, second].every((pid) =>
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('lost'),
+        ),
+      5000,
+      'the orphans running',
+    );
+    const ps = supervise();
+    assert.deepEqual(await ps.running(), ['lost']);
+    assert.equal(ps.state('lost'), 'active');
+    const pidfile = JSON.parse(readFileSync(join(runDir, 'lost.pid'), 'utf8')) as { pid: number };
+    const kept = pidfile.pid;
+    assert.ok([first, second].includes(kept));
+    const extra = kept === first ? second : first;
+    await until(() => !alive(extra), 5000, 'the second DPE stopped');
+    assert.ok(alive(kept));
+    await ps.stop('lost');
+    assert.equal(alive(kept), false);
   });
 });
