@@ -8,9 +8,17 @@ import { SUMMARY, type CommandName } from './summaries.js';
 // A type-only import: erased, so nothing of deployable.js loads with this table.
 const deployable = (key: keyof typeof DeployableModule) => async (): Promise<Command> =>
   (await import('./deployable.js'))[key];
+/**
+ * For commands that validate configs: the validator's worker starts first,
+ * and boots on another core while the command's modules load.
+ */
+const validating = (load: () => Promise<Command>) => async (): Promise<Command> => {
+  (await import('../lib/config/xmllint.js')).sharedXmllint().warmUp();
+  return load();
+};
 const LOADERS: Readonly<Record<CommandName, () => Promise<Command>>> = {
-  validate: async () => (await import('./validate.js')).validateCommand,
-  show: async () => (await import('./show.js')).showCommand,
+  validate: validating(async () => (await import('./validate.js')).validateCommand),
+  show: validating(async () => (await import('./show.js')).showCommand),
   simulate: async () => (await import('./simulate.js')).simulateCommand,
   create: deployable('createCommand'),
   update: deployable('updateCommand'),

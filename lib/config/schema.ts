@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { XMLParser } from 'fast-xml-parser';
 import { schemaPath } from '../paths.js';
 import { ConfigCode, type ConfigCodeValue, type IssueList } from './issues.js';
-import { Xmllint } from './xmllint.js';
+import { sharedXmllint } from './xmllint.js';
 
 export const SCHEMA_VERSIONS = [1, 2] as const;
 export type SchemaVersion = (typeof SCHEMA_VERSIONS)[number];
@@ -84,13 +84,11 @@ export async function validateAgainstSchema(
   return problems.length === 0;
 }
 
-const xmllint = new Xmllint();
-
 async function schemaProblems(text: string, version: SchemaVersion): Promise<SchemaProblem[]> {
   const file = `deployable-${version}.xsd`;
   let output: string;
   try {
-    const result = await xmllint.validate(
+    const result = await sharedXmllint().validate(
       { fileName: 'config.xml', contents: text },
       { fileName: file, contents: load(file).xsd },
       [{ fileName: TYPES_FILE, contents: load(TYPES_FILE).xsd }],
