@@ -19,9 +19,9 @@ const validating = (load: () => Promise<Command>) => async (): Promise<Command> 
 const LOADERS: Readonly<Record<CommandName, () => Promise<Command>>> = {
   validate: validating(async () => (await import('./validate.js')).validateCommand),
   show: validating(async () => (await import('./show.js')).showCommand),
-  simulate: async () => (await import('./simulate.js')).simulateCommand,
-  create: deployable('createCommand'),
-  update: deployable('updateCommand'),
+  simulate: validating(async () => (await import('./simulate.js')).simulateCommand),
+  create: validating(deployable('createCommand')),
+  update: validating(deployable('updateCommand')),
   destroy: deployable('destroyCommand'),
   list: deployable('listCommand'),
   status: deployable('statusCommand'),

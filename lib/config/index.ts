@@ -154,25 +154,48 @@ async function parse(
   if (!refuseDeclarations(text, lines, issues)) return null;
   const version = schemaVersionOf(text, lines, issues);
   if (version === null) return null;
-  if (!options.trusted && !(await validateAgainstSchema(text, version, issues))) return null;
-  try {
-    const root = parseTree(text, lines);
-    if (root === null) {
-      issues.error(ConfigCode.malformed, 1, null, 'no root element');
+  if (options.trusted) {
+    try {
+      return compileText(text, lines, version, issues);
+    } catch (err) {
+      // Text the schema has not vetted, and not what we stored.
+      issues.error(
+        ConfigCode.malformed,
+        null,
+        null,
+        `not a stored config: ${(err as Error).message}`,
+      );
       return null;
     }
-    return compileDeployable(root, version, issues);
+  }
+  // libxml2 checks the schema in its worker while this thread parses and
+  // compiles: what the compiler found counts only once the schema passed.
+  const schema = validateAgainstSchema(text, version, issues);
+  const semantic = new IssueList(issues.file);
+  let compiled: DeployableConfig | null | { failed: unknown };
+  try {
+    compiled = compileText(text, lines, version, semantic);
   } catch (err) {
-    // Only text the schema has not vetted (trusted) can get here, and it was not what we stored.
-    if (!options.trusted) throw err;
-    issues.error(
-      ConfigCode.malformed,
-      null,
-      null,
-      `not a stored config: ${(err as Error).message}`,
-    );
+    compiled = { failed: err };
+  }
+  if (!(await schema)) return null;
+  if (compiled !== null && 'failed' in compiled) throw compiled.failed;
+  issues.absorb(semantic);
+  return compiled;
+}
+
+function compileText(
+  text: string,
+  lines: LineIndex,
+  version: SchemaVersion,
+  issues: IssueList,
+): DeployableConfig | null {
+  const root = parseTree(text, lines);
+  if (root === null) {
+    issues.error(ConfigCode.malformed, 1, null, 'no root element');
     return null;
   }
+  return compileDeployable(root, version, issues);
 }
 
 const PROLOG = /^(?:\s+|<\?[\s\S]*?\?>|<!--[\s\S]*?-->)*/;

@@ -73,6 +73,12 @@ export class IssueList {
     else this.#dropped += 1;
   }
 
+  /** Another list's issues, as if reported here. */
+  absorb(other: IssueList): void {
+    for (const issue of other.#issues) this.#add(issue);
+    this.#dropped += other.#dropped;
+  }
+
   get hasErrors(): boolean {
     return this.#issues.some((i) => i.severity === 'error');
   }
