@@ -314,15 +314,36 @@ const startOrStop = (verb: 'start' | 'stop'): Command =>
   remoteCommand(
     verb,
     SUMMARY[verb],
-    `usage: cpectl ${verb} [--json] NAME
+    `usage: cpectl ${verb} [--json] [--uuid UUID] [--monitor NAME] NAME
 
 ${verb === 'start' ? 'Sets' : 'Stops'} the deployable ${verb === 'start' ? 'running: the CPE starts its DPE' : 'and its DPE; cpectl start sets it running again'}.
-Answers once the DPE has ${verb === 'start' ? 'been started' : 'stopped'}.`,
+Answers once the DPE has ${verb === 'start' ? 'been started' : 'stopped'}.
+
+  --uuid UUID     the deployable's uuid, as the original's client gave it
+                  (default: the stored one)${
+                    verb === 'start'
+                      ? `; with a NAME the CPE does not have,
+                  it creates it from its hand-off file, original.configDir/UUID.xml`
+                      : ''
+                  }
+  --monitor NAME  the original's monitor argument: active, passive, or a unit
+                  template (schemas/cpe-api.md)`,
     (args, io) => {
-      const { value: name, json } = onePositional(args, 'NAME', true);
+      const { values, positionals } = parseCommandArgs(args, {
+        json: { type: 'boolean', default: false },
+        uuid: { type: 'string' },
+        monitor: { type: 'string' },
+      });
+      if (positionals.length !== 1) throw new UsageError('needs exactly one NAME');
+      const name = checkedName(positionals[0]!);
+      const json = values.json === true;
       return async (remote) => {
-        const { uuid } = await remote.call('deployable_status', { name });
-        const r = await remote.call(`deployable_${verb}`, { name, uuid: show(uuid) });
+        const uuid = values.uuid ?? show((await remote.call('deployable_status', { name })).uuid);
+        const r = await remote.call(`deployable_${verb}`, {
+          name,
+          uuid,
+          ...(values.monitor === undefined ? {} : { monitor: values.monitor }),
+        });
         if (json) writeLine(io.stdout, JSON.stringify({ name, ...r }, null, 2));
         if (r.rc !== 0) {
           writeLine(io.stderr, `cpectl ${verb}: ${name}: rc ${show(r.rc)} ${show(r.reason ?? '')}`);

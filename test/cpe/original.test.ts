@@ -12,7 +12,9 @@ import rhea, { type EventContext, type Message } from 'rhea';
 import { ORIGINAL_EVENTS } from '../../lib/addresses.js';
 import { parseEvents, qmfText, type BusEvent, type QmfMap } from '../../lib/bus/qmf.js';
 import type { AgentsProcess } from '../support/agents.js';
+import { startCommand, stopCommand } from '../../cli/deployable.js';
 import { until } from '../support/bus.js';
+import { runCommands } from '../support/cpectl.js';
 import type { CpeClient } from '../support/cpe.js';
 import { startLoop, waitFor, type Loop } from '../support/dpe.js';
 
@@ -264,5 +266,29 @@ describe('a drop-in for the original: its config hand-off, calls and events (rea
       list.map((d) => d.name),
       [name],
     );
+  });
+
+  it('takes the hand-off from cpectl too: start --uuid --monitor', async () => {
+    writeFileSync(join(handoff, 'second.xml'), pcloudshConfig('second'));
+    const cpectl = (...args: string[]) =>
+      runCommands(
+        [startCommand, stopCommand],
+        [args[0]!, '--config', loop.cpe.settingsFile, '--bus-url', loop.cpe.url, ...args.slice(1)],
+      );
+    const r = await cpectl('start', '--uuid', 'second', '--monitor', 'pcloud-cape-sshd', 'second');
+    assert.deepEqual(r, { code: 0, stdout: 'second: running\n', stderr: '' });
+    assert.equal((await api.call('deployable_config', { name: 'second' })).uuid, 'second');
+    const none = await cpectl('start', '--uuid', 'third', 'third');
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /^cpectl start: third: rc 2 no deployable named "third", and no config at /,
+    );
+    assert.deepEqual(await cpectl('stop', '--monitor', 'pcloud-cape-sshd', 'second'), {
+      code: 0,
+      stdout: 'second: stopped\n',
+      stderr: '',
+    });
+    await api.call('deployable_destroy', { name: 'second' });
   });
 });
