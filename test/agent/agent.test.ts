@@ -29,11 +29,16 @@ import {
 
 const ASSEMBLIES = ['a1', 'a2', 'a3', 'a4'];
 
+/**
+ * Beats every 500 ms, down after 5 s: an agent killed and started again must
+ * come back within the deadline, and a Node process's start under CI load
+ * can take more than the 1.5 s of three beats.
+ */
 function config(name: string, recovery: string, control: string): string {
   const op = 'monitor_interval="500ms" timeout="5s"';
   return `<?xml version="1.0" encoding="UTF-8"?>
 <deployable name="${name}" uuid="uuid-${name}" schema_version="2">
-  <heartbeat interval="500ms" missed="3"/>
+  <heartbeat interval="500ms" missed="10"/>
   <recovery driver="command" command="${recovery}" timeout="10s"/>
   <assemblies>
     <assembly name="a1" uuid="uuid-a1">
