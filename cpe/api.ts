@@ -380,7 +380,7 @@ export class CpeApi {
     if (!HANDOFF_UUID.test(uuid))
       return { rc: RC.invalid, reason: `uuid "${uuid}" cannot name a file in ${dir}` };
     const path = join(dir, `${uuid}.xml`);
-    const read = await readConfigText(path, { noFollow: true });
+    const read = await readConfigText(path, { regularOnly: true });
     if (!read.ok) {
       return {
         rc: read.missing ? RC.noSuchDeployable : RC.invalid,

@@ -83,12 +83,13 @@ export async function parseDeployableConfigFile(
 
 /**
  * A config file as text (UTF-8, whatever it declared), or why it cannot be
- * one. `noFollow`: a symbolic link is refused, for a file in a directory
- * others write (the original's hand-off, /var/run/UUID.xml).
+ * one. `regularOnly`: a regular file only, no symbolic link (nor a FIFO),
+ * for a file in a directory others write (the original's hand-off,
+ * /var/run/UUID.xml).
  */
 export async function readConfigText(
   path: string,
-  options: { readonly maxBytes?: number; readonly noFollow?: boolean } = {},
+  options: { readonly maxBytes?: number; readonly regularOnly?: boolean } = {},
 ): Promise<
   | { ok: true; text: string }
   | { ok: false; issues: readonly ConfigIssue[]; /** no such file */ missing: boolean }
@@ -98,10 +99,14 @@ export async function readConfigText(
   let text: string | null = null;
   let missing = false;
   try {
-    text = decodeConfig(await readBounded(path, maxBytes + 1, options.noFollow), maxBytes, issues);
+    text = decodeConfig(
+      await readBounded(path, maxBytes + 1, options.regularOnly),
+      maxBytes,
+      issues,
+    );
   } catch (err) {
     missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    const link = options.noFollow && (err as NodeJS.ErrnoException).code === 'ELOOP';
+    const link = options.regularOnly && (err as NodeJS.ErrnoException).code === 'ELOOP';
     issues.error(
       ConfigCode.unreadable,
       null,
