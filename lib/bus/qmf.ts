@@ -143,17 +143,28 @@ export function wireMessageId<T extends Message['correlation_id']>(id: T): T {
   return id;
 }
 
+/** Every answer's envelope: to the caller's reply_to, with its correlation id. */
+function answerMessage(
+  opcode: string,
+  body: QmfMap | QmfMap[],
+  to: string,
+  correlationId: Message['correlation_id'],
+  extra: Record<string, string> = {},
+): Message {
+  return {
+    to,
+    correlation_id: wireMessageId(correlationId),
+    application_properties: properties(opcode, 'response', extra),
+    body,
+  };
+}
+
 export function responseMessage(
   args: QmfMap,
   to: string,
   correlationId: Message['correlation_id'],
 ): Message {
-  return {
-    to,
-    correlation_id: wireMessageId(correlationId),
-    application_properties: properties(OPCODE.methodResponse, 'response'),
-    body: { _arguments: args },
-  };
+  return answerMessage(OPCODE.methodResponse, { _arguments: args }, to, correlationId);
 }
 
 export function exceptionMessage(
@@ -162,12 +173,12 @@ export function exceptionMessage(
   to: string,
   correlationId: Message['correlation_id'],
 ): Message {
-  return {
+  return answerMessage(
+    OPCODE.exception,
+    { _values: { error_code: code, error_text: text } },
     to,
-    correlation_id: wireMessageId(correlationId),
-    application_properties: properties(OPCODE.exception, 'response'),
-    body: { _values: { error_code: code, error_text: text } },
-  };
+    correlationId,
+  );
 }
 
 export type Reply =
@@ -241,14 +252,9 @@ export function queryResponseMessage(
   to: string,
   correlationId: Message['correlation_id'],
 ): Message {
-  return {
-    to,
-    correlation_id: wireMessageId(correlationId),
-    application_properties: properties(OPCODE.queryResponse, 'response', {
-      'qmf.content': QUERY_CONTENT[what],
-    }),
-    body: items,
-  };
+  return answerMessage(OPCODE.queryResponse, items, to, correlationId, {
+    'qmf.content': QUERY_CONTENT[what],
+  });
 }
 
 // --- events ------------------------------------------------------------------------
