@@ -74,9 +74,7 @@ export async function parseDeployableConfigFile(
   try {
     bytes = await readBounded(path, maxBytes + 1);
   } catch (err) {
-    const issues = new IssueList(path);
-    issues.error(ConfigCode.unreadable, null, null, fileProblem(err));
-    return { ok: false, issues: issues.sorted() };
+    return { ok: false, issues: unreadable(path, err) };
   }
   return parseDeployableConfig(bytes, { file: path, maxBytes });
 }
@@ -95,30 +93,36 @@ export async function readConfigText(
   | { ok: false; issues: readonly ConfigIssue[]; /** no such file */ missing: boolean }
 > {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_CONFIG_BYTES;
-  const issues = new IssueList(path);
-  let text: string | null = null;
-  let missing = false;
+  let bytes: Buffer;
   try {
-    text = decodeConfig(
-      await readBounded(path, maxBytes + 1, options.regularOnly),
-      maxBytes,
-      issues,
-    );
+    bytes = await readBounded(path, maxBytes + 1, options.regularOnly);
   } catch (err) {
-    missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    const link = options.regularOnly && (err as NodeJS.ErrnoException).code === 'ELOOP';
-    issues.error(
-      ConfigCode.unreadable,
-      null,
-      null,
-      link
-        ? 'is a symbolic link, which is not followed here'
-        : (err as NodeJS.ErrnoException).code === 'ENOTREG'
-          ? 'is not a regular file'
-          : fileProblem(err),
-    );
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    return { ok: false, issues: unreadable(path, err, options.regularOnly), missing };
   }
-  return text === null ? { ok: false, issues: issues.sorted(), missing } : { ok: true, text };
+  const issues = new IssueList(path);
+  const text = decodeConfig(bytes, maxBytes, issues);
+  return text === null
+    ? { ok: false, issues: issues.sorted(), missing: false }
+    : { ok: true, text };
+}
+
+/** Why a config file could not be read, as its one issue. */
+function unreadable(path: string, err: unknown, regularOnly = false): ConfigIssue[] {
+  const code = (err as NodeJS.ErrnoException).code;
+  const issues = new IssueList(path);
+  issues.error(
+    ConfigCode.unreadable,
+    null,
+    null,
+    // O_NOFOLLOW reports a symbolic link as ELOOP.
+    regularOnly && code === 'ELOOP'
+      ? 'is a symbolic link, which is not followed here'
+      : code === 'ENOTREG'
+        ? 'is not a regular file'
+        : fileProblem(err),
+  );
+  return issues.sorted();
 }
 
 /**
