@@ -23,12 +23,17 @@ import { allStatuses, printOverview } from './overview.js';
 import { colours, printMap, printTable, show } from './table.js';
 import { SUMMARY } from './summaries.js';
 
-function onePositional(args: readonly string[], what: string, json = false) {
-  const { values, positionals } = parseCommandArgs(args, {
-    ...(json ? { json: { type: 'boolean' as const, default: false } } : {}),
-  });
+const JSON_OPTION = { json: { type: 'boolean', default: false } } as const;
+
+/** The command's one NAME, checked, and its options' values. */
+function onePositional<T extends Parameters<typeof parseCommandArgs>[1]>(
+  args: readonly string[],
+  what: string,
+  options: T,
+) {
+  const { values, positionals } = parseCommandArgs(args, options);
   if (positionals.length !== 1) throw new UsageError(`needs exactly one ${what}`);
-  return { value: checkedName(positionals[0]!), json: values.json === true };
+  return { value: checkedName(positionals[0]!), values };
 }
 
 /** Reads, checks and decodes a config; prints its problems and returns null when refused. */
@@ -114,7 +119,8 @@ export const destroyCommand = remoteCommand(
 Answers once the deployable's DPE has stopped. Destroying a deployable that
 does not exist is not an error (it says so).`,
   (args, io) => {
-    const { value: name, json } = onePositional(args, 'NAME', true);
+    const { value: name, values } = onePositional(args, 'NAME', JSON_OPTION);
+    const json = values.json;
     return async (remote) => {
       const r = await remote.call('deployable_destroy', { name });
       if (json) {
@@ -329,14 +335,12 @@ Answers once the DPE has ${verb === 'start' ? 'been started' : 'stopped'}.
   --monitor NAME  the original's monitor argument: active, passive, or a unit
                   template (schemas/cpe-api.md)`,
     (args, io) => {
-      const { values, positionals } = parseCommandArgs(args, {
-        json: { type: 'boolean', default: false },
+      const { value: name, values } = onePositional(args, 'NAME', {
+        ...JSON_OPTION,
         uuid: { type: 'string' },
         monitor: { type: 'string' },
       });
-      if (positionals.length !== 1) throw new UsageError('needs exactly one NAME');
-      const name = checkedName(positionals[0]!);
-      const json = values.json === true;
+      const json = values.json;
       return async (remote) => {
         const uuid = values.uuid ?? show((await remote.call('deployable_status', { name })).uuid);
         const r = await remote.call(`deployable_${verb}`, {
