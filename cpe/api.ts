@@ -367,7 +367,8 @@ export class CpeApi {
    * chooses nothing, but it must not contradict one the config names.
    */
   async #monitorMatches(r: DeployableRecord, monitor: string): Promise<boolean> {
-    const parsed = await parseDeployableConfig(r.config);
+    // Stored, so validated when it was: no second schema check.
+    const parsed = await parseDeployableConfig(r.config, { trusted: true });
     if (!parsed.ok) return false;
     if (monitor === 'active' || monitor === 'passive') return parsed.config.monitor === monitor;
     return (parsed.config.monitorTemplate ?? monitor) === monitor;
