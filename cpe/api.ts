@@ -32,8 +32,17 @@ import type { DpeWatch } from './dpe-watch.js';
 import type { EventPipeline } from './event-pipeline.js';
 import { eventQmf, queryEvents } from './event-query.js';
 import type { Reconciler } from './reconcile.js';
-import { hashConfig, type DeployableRecord, type DeployableStore } from './store.js';
-import { isUp, type DpeSupervisor } from './supervisor.js';
+import {
+  hashConfig,
+  STORE_CONFLICT,
+  type DeployableRecord,
+  type DeployableStore,
+} from './store.js';
+
+/** How often a change is tried when other CPEs keep writing the same deployable. */
+const CHANGE_ATTEMPTS = 5;
+import type { Cluster } from './cluster.js';
+import { isUp, type DpeState, type DpeSupervisor } from './supervisor.js';
 
 export const ApiCode = {
   unknownDeployable: 'UNKNOWN_DEPLOYABLE',
@@ -67,6 +76,8 @@ export interface CpeApiDeps {
   readonly reconciler: Reconciler;
   readonly supervisor: DpeSupervisor;
   readonly watch: DpeWatch;
+  /** In a cluster: the member that runs a deployable's DPE (cluster.ts). */
+  readonly cluster?: Pick<Cluster, 'member' | 'ownerOf'>;
   readonly events: EventPipeline;
   /** events_submit only from the DPE it names (its bus checks who sends: the embedded router's authorization). */
   readonly requireIdentity?: boolean;
@@ -137,6 +148,24 @@ export class CpeApi {
     return { uuid: parsed.config.uuid };
   }
 
+  /**
+   * A read-modify-write of one deployable: one at a time here, and read
+   * again when another CPE of a cluster wrote it in between (STORE_CONFLICT).
+   */
+  async #change<T>(name: string, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#serial.run(name, work);
+      } catch (err) {
+        if (
+          !(err instanceof CpeError && err.code === STORE_CONFLICT) ||
+          attempt === CHANGE_ATTEMPTS
+        )
+          throw err;
+      }
+    }
+  }
+
   async #require(name: string): Promise<DeployableRecord> {
     const record = await this.#d.store.get(name);
     if (!record) throw new CpeError(ApiCode.unknownDeployable, `no deployable named "${name}"`);
@@ -144,7 +173,7 @@ export class CpeApi {
   }
 
   create(name: string, xml: string): Promise<QmfMap> {
-    return this.#serial.run(name, async () => {
+    return this.#change(name, async () => {
       const hash = hashConfig(xml);
       const existing = await this.#d.store.get(name);
       if (existing) {
@@ -174,27 +203,23 @@ export class CpeApi {
       createdAt: now,
       updatedAt: now,
     };
-    await this.#d.store.put(record);
+    await this.#d.store.put(record, null);
     this.event('deployable_created', 'notice', { deployable: name, uuid, generation: 1 });
     void this.#d.reconciler.enqueue(name);
   }
 
   update(name: string, xml: string): Promise<QmfMap> {
-    return this.#serial.run(name, async () => {
+    return this.#change(name, async () => {
       const existing = await this.#require(name);
       const hash = hashConfig(xml);
       if (existing.configHash === hash)
         return { name, uuid: existing.uuid, generation: existing.generation, changed: false };
       const { uuid } = await this.#checkConfig(name, xml);
       const generation = existing.generation + 1;
-      await this.#d.store.put({
-        ...existing,
-        uuid,
-        config: xml,
-        configHash: hash,
-        generation,
-        updatedAt: Date.now(),
-      });
+      await this.#d.store.put(
+        { ...existing, uuid, config: xml, configHash: hash, generation, updatedAt: Date.now() },
+        existing,
+      );
       this.event('deployable_config_changed', 'notice', { deployable: name, uuid, generation });
       failpoint('update-stored');
       // The reconciler sees the DPE behind the stored generation and reloads it.
@@ -204,10 +229,10 @@ export class CpeApi {
   }
 
   destroy(name: string): Promise<QmfMap> {
-    return this.#serial.run(name, async () => {
+    return this.#change(name, async () => {
       const existing = await this.#d.store.get(name);
       if (!existing) return { name, destroyed: false };
-      await this.#d.store.remove(name);
+      await this.#d.store.remove(existing);
       await this.#d.reconciler.enqueue(name); // answers once the DPE is gone
       this.#d.watch.forget(name);
       this.event('deployable_destroyed', 'notice', { deployable: name, uuid: existing.uuid });
@@ -226,7 +251,8 @@ export class CpeApi {
           uuid: r.uuid,
           desired: r.desired,
           generation: r.generation,
-          dpe_state: this.#d.supervisor.state(r.name),
+          dpe_state: this.#dpeState(r.name),
+          ...this.#owner(r.name),
           dpe_ready: this.#ready(r.name, r.generation),
           // From the DPE's last beat: no call to each DPE.
           state: summary?.state ?? null,
@@ -241,6 +267,7 @@ export class CpeApi {
 
   /** Ready: the supervisor runs it, and that very process beats on the stored generation. */
   #ready(name: string, generation: number): boolean {
+    if (!this.#local(name)) return this.#d.watch.isReady(name, generation);
     const state = this.#d.supervisor.state(name);
     const pid = this.#d.supervisor.pid(name);
     const report = this.#d.watch.report(name);
@@ -251,11 +278,29 @@ export class CpeApi {
     );
   }
 
+  /** Whether this CPE runs the DPE of `name`: always on one host; its owner's in a cluster. */
+  #local(name: string): boolean {
+    const c = this.#d.cluster;
+    return !c || c.ownerOf(name) === c.member;
+  }
+
+  /** Another CPE's DPE is seen only by its beats: active while it beats on time. */
+  #dpeState(name: string): DpeState {
+    if (this.#local(name)) return this.#d.supervisor.state(name);
+    const report = this.#d.watch.report(name);
+    return report && this.#d.watch.isReady(name, report.generation) ? 'active' : 'inactive';
+  }
+
+  /** In a cluster, the member that runs it (null: none yet). */
+  #owner(name: string): QmfMap {
+    return this.#d.cluster ? { owner: this.#d.cluster.ownerOf(name) } : {};
+  }
+
   async status(name: string): Promise<QmfMap> {
     const r = await this.#require(name);
     const report = this.#d.watch.report(name);
-    const state = this.#d.supervisor.state(name);
-    const pid = this.#d.supervisor.pid(name);
+    const state = this.#dpeState(name);
+    const pid = this.#local(name) ? this.#d.supervisor.pid(name) : undefined;
     const ready = this.#ready(name, r.generation);
     return {
       name,
@@ -263,6 +308,7 @@ export class CpeApi {
       desired: r.desired,
       generation: r.generation,
       supervisor: this.#d.supervisor.kind,
+      ...this.#owner(name),
       dpe_state: state,
       dpe_pid: pid ?? report?.pid ?? null,
       dpe_ready: ready,
@@ -332,7 +378,7 @@ export class CpeApi {
     desired: 'running' | 'stopped',
     monitor?: string,
   ): Promise<QmfMap> {
-    return this.#serial.run(name, async (): Promise<QmfMap> => {
+    return this.#change(name, async (): Promise<QmfMap> => {
       const r = await this.#d.store.get(name);
       if (!r)
         return desired === 'running' ? this.#handoff(name, uuid) : { rc: RC.noSuchDeployable };
@@ -345,12 +391,10 @@ export class CpeApi {
       )
         return { rc: RC.invalid, reason: `the config sets monitor differently from ${monitor}` };
       if (r.desired !== desired) {
-        await this.#d.store.put({
-          ...r,
-          desired,
-          generation: r.generation + 1,
-          updatedAt: Date.now(),
-        });
+        await this.#d.store.put(
+          { ...r, desired, generation: r.generation + 1, updatedAt: Date.now() },
+          r,
+        );
         this.event(desired === 'running' ? 'deployable_started' : 'deployable_stopped', 'notice', {
           deployable: name,
           uuid,

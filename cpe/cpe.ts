@@ -7,12 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { lockStateDir } from './lock.js';
 import { join } from 'node:path';
-import { CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
-import type { Bus } from '../lib/bus/bus.js';
+import { CPE_EVENTS, CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
+import { subscribeEvents } from '../lib/bus/events.js';
+import type { Bus, Subscription } from '../lib/bus/bus.js';
 import { EmbeddedRouter } from '../lib/bus/router.js';
 import type { BusSecrets } from '../lib/bus/secrets.js';
 import { MethodClient } from '../lib/bus/client.js';
-import { MethodServer } from '../lib/bus/server.js';
+import { MethodServer, type MethodServerOptions } from '../lib/bus/server.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { packageRoot, packageVersion } from '../lib/paths.js';
@@ -23,7 +24,9 @@ import { CpeApi } from './api.js';
 import { DpeWatch } from './dpe-watch.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 import { Reconciler, type RestartPolicy } from './reconcile.js';
-import { DeployableStore } from './store.js';
+import { Cluster, fenceMarginMs } from './cluster.js';
+import { EtcdStore } from './etcd-store.js';
+import { NedbStore, type DeployableStore } from './store.js';
 import type { DpeSupervisor } from './supervisor.js';
 import { SystemdSupervisor } from './systemd-supervisor.js';
 import { EventLog, type Retention } from './event-log.js';
@@ -68,6 +71,13 @@ export interface CpeOptions {
     readonly port: number;
     readonly token: string | null;
   } | null;
+  /** A member of a cluster on etcd (README, "Running a cluster"); absent: one host, nedb. */
+  readonly cluster?: {
+    readonly endpoints: readonly string[];
+    readonly prefix: string;
+    readonly member: string;
+    readonly ttlSeconds: number;
+  };
   /** Something the CPE cannot go on without is gone (the system bus): start over. */
   readonly onFatal?: (err: Error) => void;
 }
@@ -124,6 +134,8 @@ async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
     }
   }
   return new ProcessSupervisor({
+    // In a cluster a DPE must be gone before the lease can expire (the fence).
+    ...(o.cluster ? { stopTimeoutMs: fenceMarginMs(o.cluster.ttlSeconds) - 1000 } : {}),
     command: o.dpeCommand ?? defaultDpeCommand(),
     runDir: join(o.stateDir, 'dpe'),
     env: o.dpeEnv ?? process.env,
@@ -132,10 +144,35 @@ async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
   });
 }
 
+/** Calls that change nothing: in a cluster every CPE answers them, and the caller takes the first answer. */
+const READS = new Set([
+  '',
+  'cpe_info',
+  'deployable_list',
+  'deployable_status',
+  'deployable_config',
+  'events_query',
+]);
+
+/**
+ * RabbitMQ gives every CPE of a cluster every call to "cpe" (README,
+ * "Running a cluster"). A read is answered by all, so a dead member delays
+ * none; a change is carried out by one: the owner of the deployable it
+ * names, else the member its correlation id hashes to.
+ */
+function callsOf(cluster: Cluster): NonNullable<MethodServerOptions['mine']> {
+  return ({ method, args, key }) =>
+    READS.has(method) ||
+    cluster.handles(typeof args.name === 'string' ? args.name : undefined, key);
+}
+
 export class Cpe {
   router: EmbeddedRouter | undefined;
   bus!: Bus;
   store!: DeployableStore;
+  cluster: Cluster | undefined;
+  #unwatchStore: (() => Promise<void>) | undefined;
+  #replica: Subscription | undefined;
   supervisor!: DpeSupervisor;
   reconciler!: Reconciler;
   watch!: DpeWatch;
@@ -161,7 +198,7 @@ export class Cpe {
     const { log } = this.#o;
     mkdirSync(this.#o.stateDir, { recursive: true, mode: 0o750 });
     this.#unlock = lockStateDir(this.#o.stateDir);
-    this.store = await DeployableStore.open(this.#o.stateDir, log);
+    this.store = await this.#openStore();
     const ev = this.#o.events ?? {};
     this.eventLog = EventLog.open(this.#o.stateDir, {
       retention: ev.retention ?? DEFAULT_RETENTION,
@@ -184,12 +221,19 @@ export class Cpe {
       publishers.push(this.webhook);
     }
     this.events = new EventPipeline(this.eventLog, publishers, log);
+    if (this.cluster) {
+      const events = this.events;
+      this.#replica = subscribeEvents(this.bus, CPE_EVENTS, (e) => events.replicate([e]), {}, log);
+      await this.#replica.ready;
+    }
     this.supervisor = await chooseSupervisor(this.#o);
     this.watch = new DpeWatch(this.bus, log);
     this.reconciler = new Reconciler(this.store, this.supervisor, log, {
       policy: this.#o.restartPolicy,
       reported: (name) => this.watch.report(name),
+      ownership: this.cluster,
     });
+    if (this.cluster) await this.#follow(this.cluster);
     this.#client = new MethodClient(this.bus, { name: 'cpe', logger: log });
     this.api = new CpeApi({
       dpes: this.#client,
@@ -199,6 +243,7 @@ export class Cpe {
       reconciler: this.reconciler,
       supervisor: this.supervisor,
       watch: this.watch,
+      cluster: this.cluster,
       events: this.events,
       log,
       info: () => this.info(),
@@ -231,12 +276,14 @@ export class Cpe {
       void this.reconciler.enqueue(name);
     });
     await this.watch.ready;
-    await this.#alone();
+    // A cluster's CPEs all serve "cpe" on their broker, and any of them answers.
+    if (!this.cluster) await this.#alone();
     this.#server = new MethodServer(this.bus, {
       address: CPE_NODE,
       objects: { [CPE_OBJECT]: this.api.methods() },
       // The original's clients find the CPE by its package (pcloudsh: {class:cpe, package:…}).
       packages: { [CPE_OBJECT]: [PACKAGE, ORIGINAL_PACKAGE] },
+      ...(this.cluster ? { mine: callsOf(this.cluster) } : {}),
       logger: log,
     });
     await this.#server.start();
@@ -273,7 +320,50 @@ export class Cpe {
       state_dir: this.#o.stateDir,
       supervisor: this.supervisor?.kind ?? null,
       http: this.http?.url ?? null,
+      ...(this.cluster ? { cluster: this.cluster.status() } : {}),
     };
+  }
+
+  async #openStore(): Promise<DeployableStore> {
+    const { log, cluster } = this.#o;
+    if (!cluster) return NedbStore.open(this.#o.stateDir, log);
+    this.cluster = await Cluster.join({
+      ...cluster,
+      stateDir: this.#o.stateDir,
+      about: { host: hostname(), pid: process.pid, instance: this.instance },
+      log: log.child({ part: 'cluster' }),
+    });
+    return new EtcdStore(this.cluster.namespace);
+  }
+
+  /**
+   * A cluster member looks again at a deployable when any CPE changed it, when
+   * its owner changed, and at everything when a member came or went. At the
+   * fence every DPE here stops.
+   */
+  async #follow(cluster: Cluster): Promise<void> {
+    this.#unwatchStore = await (this.store as EtcdStore).watch(
+      (name) => void this.reconciler.enqueue(name),
+    );
+    cluster.onChange((names) => {
+      if (names === 'all') void this.reconciler.resync();
+      else for (const name of names) void this.reconciler.enqueue(name);
+    });
+    cluster.onFence(() => this.#stopAllDpes());
+  }
+
+  async #stopAllDpes(): Promise<void> {
+    const running = await this.supervisor.running();
+    await Promise.all(
+      running.map((name) =>
+        this.supervisor.stop(name).catch((err: unknown) =>
+          this.#o.log.error('cannot stop the DPE', {
+            deployable: name,
+            error: errorMessage(err),
+          }),
+        ),
+      ),
+    );
   }
 
   async #callCpe(method: string, timeoutMs: number): Promise<QmfMap> {
@@ -311,7 +401,7 @@ export class Cpe {
         `cannot reach its own object "${CPE_OBJECT}" on node "${CPE_NODE}" over the bus (${errorMessage(err)}): is bus.url its router's (or the broker's), and bus.profile the broker's?`,
       );
     }
-    if (answer.instance !== this.instance) throw alreadyServed(answer);
+    if (answer.instance !== this.instance && !this.cluster) throw alreadyServed(answer);
   }
 
   /**
@@ -331,12 +421,19 @@ export class Cpe {
 
   /**
    * Stops serving; DPEs keep running (a CPE restart must not disturb
-   * deployments). Also while starting: a SIGTERM may come at any point of start().
+   * deployments). In a cluster the CPE leaves: its DPEs stop, and the other
+   * members take its deployables at once. Also while starting: a SIGTERM may
+   * come at any point of start().
    */
   async stop(): Promise<void> {
     const self = this as Partial<Cpe>;
     clearInterval(this.#resync);
+    await this.#unwatchStore?.().catch(() => undefined);
+    self.reconciler?.close();
+    if (this.cluster && self.supervisor) await this.#stopAllDpes();
+    await this.cluster?.leave();
     clearInterval(this.#prune);
+    this.#replica?.close();
     // Followers (streams, long polls) end first, so the HTTP server can close.
     await self.events?.close();
     await this.http?.close();
@@ -346,6 +443,7 @@ export class Cpe {
     self.watch?.close();
     await self.supervisor?.close();
     self.store?.close();
+    await this.cluster?.close();
     self.eventLog?.close();
     await self.bus?.close();
     await this.router?.close();

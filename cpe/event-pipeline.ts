@@ -16,6 +16,9 @@ import { busEventOf, entryOf, type EventEntry, type LoggedEvent } from '../lib/e
 import type { Logger, LogLevel } from '../lib/log.js';
 import type { EventStore } from './event-log.js';
 
+/** The source of an event another member of a cluster stored first. */
+export const REPLICATED = 'cluster';
+
 export interface EventPublisher {
   readonly name: string;
   /** Events just stored, in order. Must not throw: a publisher's troubles are its own. */
@@ -54,6 +57,17 @@ export class EventPipeline {
     const stored = this.store.append(entries);
     if (stored.length > 0) this.#publish(stored);
     return { accepted: stored.length, duplicates: entries.length - stored.length, refused };
+  }
+
+  /**
+   * What another CPE of a cluster stored and published (the topic): kept
+   * here too, so that any member answers queries for every deployable.
+   * Not published again; live followers see it.
+   */
+  replicate(events: readonly BusEvent[]): void {
+    const entries = events.flatMap((e) => entryOf(e, REPLICATED) ?? []);
+    const stored = this.store.append(entries);
+    if (stored.length > 0) for (const f of this.#followers) f(stored);
   }
 
   #publish(stored: readonly LoggedEvent[]): void {

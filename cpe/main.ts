@@ -9,6 +9,7 @@ import {
 } from '../lib/daemon.js';
 import { BUS_SETTINGS, DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { redactUrl } from '../lib/bus/bus.js';
 import { CPE_USER } from '../lib/bus/identity.js';
@@ -89,6 +90,43 @@ function tokens(): { http: string | null; webhook: string | undefined } {
   }
 }
 const token = tokens();
+/** With store etcd: a member of a cluster of CPEs, which share one broker. */
+function clusterOf():
+  { endpoints: string[]; prefix: string; member: string; ttlSeconds: number } | undefined {
+  const endpoints = s.etcdEndpoints
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const usage = (message: string): never => {
+    process.stderr.write(`cpe: ${message}\n`);
+    process.exit(2);
+  };
+  if (s.store !== 'etcd') {
+    if (endpoints.length > 0) usage('etcd.endpoints is set, but store is nedb: add --store etcd');
+    return undefined;
+  }
+  if (endpoints.length === 0)
+    usage('store etcd needs etcd.endpoints: every member of the etcd cluster, comma-separated');
+  for (const e of endpoints)
+    if (!/^https?:$/.test(URL.parse(e)?.protocol ?? ''))
+      usage(`etcd.endpoints: "${e}" is not an http://HOST:PORT address`);
+  if (s.router)
+    usage(
+      "store etcd: a cluster's CPEs share one broker; point bus.url at it and add --no-router-enabled",
+    );
+  if (!s.busProfile.startsWith('rabbitmq'))
+    usage(
+      `store etcd: a cluster runs on RabbitMQ (bus.profile rabbitmq or rabbitmq-topic), not ${s.busProfile}`,
+    );
+  if (s.clusterLeaseTtl < 5) usage('cluster.leaseTtl must be at least 5 (seconds)');
+  return {
+    endpoints,
+    prefix: s.etcdPrefix,
+    member: s.clusterName || hostname(),
+    ttlSeconds: s.clusterLeaseTtl,
+  };
+}
+const cluster = clusterOf();
 if (s.webhookUrl && !/^https?:$/.test(URL.parse(s.webhookUrl)?.protocol ?? '')) {
   process.stderr.write(`cpe: events.webhookUrl: "${s.webhookUrl}" is not an http(s) URL\n`);
   process.exit(2);
@@ -105,6 +143,7 @@ const cpe = new Cpe({
   },
   http: s.http ? { host: s.httpHost, port: s.httpPort, token: token.http } : null,
   stateDir: s.stateDir,
+  cluster,
   recoveryCommands: allowedCommands(s.recoveryCommands),
   handoffDir: s.handoffDir,
   supervisor: s.supervisor as 'auto' | 'systemd' | 'process',

@@ -7,6 +7,7 @@
  */
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
+import type { Decision } from './cluster.js';
 import type { DeployableStore } from './store.js';
 import { isUp, type DpeSupervisor } from './supervisor.js';
 
@@ -32,6 +33,15 @@ export interface ReconcilerOptions {
   readonly reported?: (
     name: string,
   ) => { readonly generation: number; readonly pid: number } | undefined;
+  /** In a cluster: whether this CPE runs the deployable (cluster.ts). */
+  readonly ownership?: Ownership;
+}
+
+/** Which deployables this CPE runs: all of them on one host; its share in a cluster. */
+export interface Ownership {
+  decide(name: string, exists: boolean): Promise<Decision>;
+  /** Gives `name` up, once its DPE here is stopped. */
+  release(name: string): Promise<void>;
 }
 
 /** A DPE told to reload that still reports an older generation is told again after this. */
@@ -54,6 +64,7 @@ export class Reconciler {
   /** The generation each DPE was last told to load, and when. */
   readonly #reloaded = new Map<string, { generation: number; at: number }>();
   readonly #reported: NonNullable<ReconcilerOptions['reported']>;
+  readonly #ownership: Ownership | undefined;
   #closed = false;
 
   constructor(
@@ -64,8 +75,10 @@ export class Reconciler {
       policy = DEFAULT_RESTART_POLICY,
       clock = systemClock,
       reported = () => undefined,
+      ownership,
     }: ReconcilerOptions = {},
   ) {
+    this.#ownership = ownership;
     this.#reported = reported;
     this.#store = store;
     this.#supervisor = supervisor;
@@ -94,10 +107,15 @@ export class Reconciler {
   lastResyncAt: number | null = null;
 
   async resync(): Promise<void> {
-    const names = new Set([
-      ...(await this.#store.list()).map((r) => r.name),
-      ...(await this.#supervisor.running()),
-    ]);
+    let stored: string[];
+    try {
+      stored = (await this.#store.list()).map((r) => r.name);
+    } catch (err) {
+      // A cluster's etcd without quorum: what runs keeps running; the next round tries again.
+      this.#log.warn('resync: cannot read the deployables', { error: (err as Error).message });
+      return;
+    }
+    const names = new Set([...stored, ...(await this.#supervisor.running())]);
     await Promise.all([...names].map((n) => this.enqueue(n)));
     this.lastResyncAt = Date.now();
   }
@@ -113,8 +131,9 @@ export class Reconciler {
     const log = this.#log.child({ deployable: name });
     try {
       const record = await this.#store.get(name);
+      const decision = (await this.#ownership?.decide(name, record !== null)) ?? 'run';
       const state = this.#supervisor.state(name);
-      const want = record?.desired === 'running';
+      const want = record?.desired === 'running' && decision === 'run';
       if (want && !isUp(state) && state !== 'deactivating') {
         // systemd restarts a crashed DPE itself (Restart=on-failure): give it the
         // time to, and step in only when it has given up.
@@ -142,10 +161,13 @@ export class Reconciler {
         if (want) await this.#catchUp(name, record.generation, log);
       }
       if (!want && (isUp(state) || (await this.#supervisor.running()).includes(name))) {
-        log.info('stopping the DPE', { reason: record ? 'stopped' : 'destroyed' });
+        const reason =
+          decision !== 'run' ? 'another CPE runs it' : record ? 'stopped' : 'destroyed';
+        log.info('stopping the DPE', { reason });
         await this.#supervisor.stop(name);
         this.#starts.delete(name);
       }
+      if (decision === 'release') await this.#ownership!.release(name);
     } catch (err) {
       log.error('reconcile failed; retrying', { error: (err as Error).message });
       this.#later(name, this.#policy.baseMs * 5);

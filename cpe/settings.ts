@@ -13,6 +13,37 @@ export const CPE_SETTINGS = {
     oneOf: ['auto', 'systemd', 'process'],
     help: 'how DPEs run: systemd units over D-Bus, or child processes; auto takes systemd when the system bus answers',
   },
+  store: {
+    key: 'store',
+    type: 'string',
+    default: 'nedb',
+    oneOf: ['nedb', 'etcd'],
+    help: 'where deployables are kept: nedb in the state directory (one host), or etcd, shared by a cluster of CPEs',
+  },
+  etcdEndpoints: {
+    key: 'etcd.endpoints',
+    type: 'string',
+    default: '',
+    help: 'with store etcd: every member of the etcd cluster, comma-separated (http://HOST:PORT,...)',
+  },
+  etcdPrefix: {
+    key: 'etcd.prefix',
+    type: 'string',
+    default: '/cloud-policy-engine/',
+    help: "the cluster's keys in etcd: CPEs with the same prefix form one cluster",
+  },
+  clusterName: {
+    key: 'cluster.name',
+    type: 'string',
+    default: '',
+    help: "this CPE's name in the cluster, unique (default: the host's name)",
+  },
+  clusterLeaseTtl: {
+    key: 'cluster.leaseTtl',
+    type: 'integer',
+    default: 10,
+    help: 'seconds: a CPE that stops renewing its etcd lease loses its deployables this long after; its DPEs stop before (at least 5)',
+  },
   dpeCommand: {
     key: 'dpe.command',
     type: 'string',

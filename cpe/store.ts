@@ -30,13 +30,49 @@ export interface DeployableRecord {
   readonly updatedAt: number;
 }
 
+/**
+ * Where the CPE keeps its deployables: nedb on one host (NedbStore), etcd in
+ * a cluster (EtcdStore). Every write names the record it replaces, so two
+ * writers (two CPEs) never overwrite each other: the second one fails with
+ * STORE_CONFLICT and its caller reads again.
+ */
+export interface DeployableStore {
+  get(name: string): Promise<DeployableRecord | null>;
+  /** Every record, by name. */
+  list(): Promise<DeployableRecord[]>;
+  /** Writes `record` if `previous` (as read; null: none) is still what is stored; durable when it resolves. */
+  put(record: DeployableRecord, previous: DeployableRecord | null): Promise<void>;
+  /** Removes `previous` if it is still what is stored. */
+  remove(previous: DeployableRecord): Promise<void>;
+  close(): void;
+}
+
+export const STORE_CONFLICT = 'STORE_CONFLICT';
+
+export function storeConflict(name: string): CpeError {
+  return new CpeError(
+    STORE_CONFLICT,
+    `deployable "${name}" was changed by another CPE meanwhile: read it again`,
+  );
+}
+
+/** Whether `stored` is the record a writer read as `previous` (generations count every change). */
+export function sameRecord(
+  stored: DeployableRecord | null,
+  previous: DeployableRecord | null,
+): boolean {
+  return stored === null || previous === null
+    ? stored === previous
+    : stored.generation === previous.generation && stored.configHash === previous.configHash;
+}
+
 export function hashConfig(xml: string): string {
   return createHash('sha256').update(xml).digest('hex');
 }
 
 const COMPACT_EVERY_MS = 60 * 60 * 1000;
 
-export class DeployableStore {
+export class NedbStore implements DeployableStore {
   readonly #db: Datastore<DeployableRecord>;
   readonly #file: string;
 
@@ -45,7 +81,7 @@ export class DeployableStore {
     this.#file = file;
   }
 
-  static async open(stateDir: string, log: Logger): Promise<DeployableStore> {
+  static async open(stateDir: string, log: Logger): Promise<NedbStore> {
     mkdirSync(stateDir, { recursive: true, mode: 0o750 });
     const file = join(stateDir, 'deployables.db');
     checkStoreFile(file, log);
@@ -62,7 +98,7 @@ export class DeployableStore {
     // Loading compacted the file already; keep it compact while we run.
     nedbOf(db).setAutocompactionInterval(COMPACT_EVERY_MS);
     log.debug('store loaded', { file, deployables: await db.count({}) });
-    return new DeployableStore(db, file);
+    return new NedbStore(db, file);
   }
 
   async get(name: string): Promise<DeployableRecord | null> {
@@ -74,16 +110,18 @@ export class DeployableStore {
     return all.map((r) => strip(r)!);
   }
 
-  /** Inserts or replaces the record of `record.name`; durable when it resolves. */
-  async put(record: DeployableRecord): Promise<void> {
+  // One process writes this file (the state directory's lock), and the API
+  // changes one name at a time: nothing comes between the check and the write.
+  async put(record: DeployableRecord, previous: DeployableRecord | null): Promise<void> {
+    if (!sameRecord(await this.get(record.name), previous)) throw storeConflict(record.name);
     await this.#db.update({ name: record.name }, { ...record }, { upsert: true });
     await this.#sync();
   }
 
-  async remove(name: string): Promise<boolean> {
-    const n = await this.#db.remove({ name }, { multi: false });
+  async remove(previous: DeployableRecord): Promise<void> {
+    if (!sameRecord(await this.get(previous.name), previous)) throw storeConflict(previous.name);
+    await this.#db.remove({ name: previous.name }, { multi: false });
     await this.#sync();
-    return n > 0;
   }
 
   close(): void {

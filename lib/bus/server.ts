@@ -53,6 +53,17 @@ export interface MethodServerOptions {
    * (its class is its name); default: ours alone.
    */
   readonly packages?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Where every server of the address receives every call (several CPEs on
+   * RabbitMQ, whose node addresses fan out): whether this one carries out
+   * and answers it. The others drop it unanswered. `method` is empty for a
+   * query or a malformed call; `key`: the call's correlation id.
+   */
+  readonly mine?: (call: {
+    readonly method: string;
+    readonly args: QmfMap;
+    readonly key: string;
+  }) => boolean;
   readonly logger: Logger;
 }
 
@@ -104,11 +115,18 @@ export class MethodServer {
       });
       return;
     }
+    const mine = this.#options.mine;
+    const key = String(message.correlation_id ?? message.message_id ?? '');
     if (opcodeOf(message) === OPCODE.queryRequest) {
-      this.#onQuery(message);
+      if (!mine || mine({ method: '', args: {}, key })) this.#onQuery(message);
       return;
     }
     const request = parseRequest(message);
+    if (
+      mine &&
+      !mine(request instanceof Malformed ? { method: '', args: {}, key } : { ...request, key })
+    )
+      return;
     if (request instanceof Malformed) {
       this.#log.warn('malformed request', { reason: request.reason });
       this.#answerError(message, BusCode.malformed, `malformed request: ${request.reason}`);

@@ -74,6 +74,10 @@ export function clientUrl(stateDir: string, port: number): string {
 export interface CpeProcessOptions {
   /** The settings file's content (the DPEs read it too). */
   readonly settings?: Readonly<Record<string, unknown>>;
+  /** More arguments (settings as flags). */
+  readonly args?: readonly string[];
+  /** A command prefix it runs under (ip netns exec NS: on a test host). */
+  readonly wrap?: readonly string[];
   /** A broker instead of the embedded router. */
   readonly broker?: { readonly url: string; readonly profile: string };
   /** The router off loopback (then with SASL PLAIN users: a credentials file, and who the CPE is). */
@@ -166,9 +170,11 @@ export class CpeProcess {
     const main = this.compiled
       ? [join(root, 'dist', 'cpe', 'main.js')]
       : ['--import', 'tsx', join(root, 'cpe', 'main.ts')];
+    const [command, ...prefix] = [...(this.options.wrap ?? []), process.execPath];
     const child = spawn(
-      process.execPath,
+      command,
       [
+        ...prefix,
         ...main,
         '--supervisor',
         'process',
@@ -197,6 +203,7 @@ export class CpeProcess {
               this.options.router.tls.ca,
             ]
           : []),
+        ...(this.options.args ?? []),
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
