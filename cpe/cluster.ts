@@ -318,8 +318,11 @@ export class Cluster {
     this.#tell('all');
   }
 
+  /** Best effort, and bounded: a CPE cut off from etcd must still stop. */
   async #revoke(id: string): Promise<void> {
-    await this.#ns.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
+    await this.#ns.leaseClient
+      .leaseRevoke({ ID: id }, { deadline: Date.now() + 2000 })
+      .catch(() => undefined);
   }
 
   /**

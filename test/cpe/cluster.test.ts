@@ -5,11 +5,14 @@
  * Over the whole run, /proc never shows two DPEs for one deployable.
  */
 import { strict as assert } from 'node:assert';
+import net from 'node:net';
+import { preferredMember } from '../../cpe/ownership.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
-import { rabbitmq } from '../support/bus.js';
+import { rabbitmq, requireOrSkip } from '../support/bus.js';
 import { TestCluster } from '../support/cluster.js';
 import { exampleAs } from '../support/cpe.js';
 import { EtcdCluster, requireEtcd } from '../support/etcd.js';
+import { netnsUnavailable, TestNetwork } from '../support/netns.js';
 
 const NAMES = Array.from({ length: 6 }, (_, i) => `cl-${process.pid}-${i}`);
 const TTL_S = 6;
@@ -120,5 +123,112 @@ describe('a CPE cluster on etcd (three etcd members, RabbitMQ)', function () {
 
   it('never ran two DPEs for one deployable', () => {
     assert.deepEqual(cluster.doubles, []);
+  });
+});
+
+/** Forwards ADDRESS:port to RabbitMQ on loopback, which only listens there: a test host reaches the broker through it. */
+async function brokerProxy(address: string): Promise<{ port: number; close: () => void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(5672, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => undefined).on('close', () => sockets.delete(s));
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/** `count` names that rendezvous hashing gives to `member` among `members`, and as many it does not. */
+function namesFor(member: string, members: readonly string[], count: number): [string[], string[]] {
+  const its: string[] = [];
+  const others: string[] = [];
+  for (let i = 0; its.length < count || others.length < count; i++) {
+    const name = `cp-${process.pid}-${i}`;
+    const list = preferredMember(name, members) === member ? its : others;
+    if (list.length < count) list.push(name);
+  }
+  return [its, others];
+}
+
+describe('a CPE cut off from etcd and the broker (its own network namespace, link down)', function () {
+  this.timeout(240_000);
+  let network: TestNetwork | undefined;
+  let etcd: EtcdCluster | undefined;
+  let cluster: TestCluster | undefined;
+  let proxy: { port: number; close: () => void } | undefined;
+  const members = ['cpe-a', 'cpe-b', 'cpe-p'];
+  const [its, others] = namesFor('cpe-p', members, 3);
+  const all = [...its, ...others];
+
+  before(async function () {
+    requireOrSkip(this, 'network namespaces', netnsUnavailable());
+    requireEtcd(this);
+    const broker = await rabbitmq(this);
+    network = new TestNetwork();
+    const host = network.addHost('p');
+    etcd = await EtcdCluster.start(3, network.gateway);
+    proxy = await brokerProxy(network.gateway);
+    cluster = new TestCluster(etcd, broker, TTL_S);
+    cluster.watchForDoubles();
+    await cluster.add('cpe-a');
+    await cluster.add('cpe-b');
+    await cluster.add('cpe-p', {
+      wrap: network.wrap(host),
+      broker: { url: `amqp://guest:guest@${network.gateway}:${proxy.port}`, profile: 'rabbitmq' },
+    });
+  });
+
+  after(async () => {
+    if (network?.hosts[0]) network.link(network.hosts[0], true);
+    if (cluster) {
+      for (const name of all)
+        await cluster.client.call('deployable_destroy', { name }).catch(() => undefined);
+      await cluster.stop();
+    }
+    proxy?.close();
+    await etcd?.stop();
+    network?.destroy();
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && cluster) console.log(cluster.logs(), etcd?.logs());
+  });
+
+  it('stops its DPEs before any other CPE starts theirs, and takes its share back once the link is up', async () => {
+    for (const name of all)
+      await cluster!.client.call('deployable_create', { name, config: exampleAs(name) });
+    let status = await cluster!.allReady(all);
+    for (const n of its) assert.equal(status.get(n)!.owner, 'cpe-p');
+    const host = network!.hosts[0]!;
+    const cutAt = Date.now();
+    network!.link(host, false);
+    // Its DPEs stop at the fence: before the lease could expire, so before anyone else may claim.
+    const moved = (s: Map<string, QmfMap>): boolean =>
+      its.every((n) => s.get(n)!.owner !== 'cpe-p');
+    status = await cluster!.allReady(all, TTL_S * 1000 + 30_000, moved);
+    const took = Date.now() - cutAt;
+    for (const n of its) assert.notEqual(status.get(n)!.owner, 'cpe-p');
+    assert.match(
+      cluster!.cpes.get('cpe-p')!.output,
+      /stopping every DPE here before it can expire/,
+    );
+    assert.deepEqual(cluster!.doubles, [], 'never two DPEs for one deployable');
+    console.log(
+      `      ${its.length} deployable(s) moved off the cut-off CPE in ${took} ms (lease TTL ${TTL_S * 1000} ms)`,
+    );
+    network!.link(host, true);
+    status = await cluster!.allReady(all, 60_000, (s) =>
+      its.every((n) => s.get(n)!.owner === 'cpe-p'),
+    );
+    assert.deepEqual(cluster!.doubles, [], 'never two DPEs for one deployable');
   });
 });

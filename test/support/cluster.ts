@@ -129,8 +129,15 @@ export class TestCluster {
     }, 50);
   }
 
-  /** Resolves once every one of `names` is ready (asked of any CPE) and runs one DPE. */
-  async allReady(names: readonly string[], timeoutMs = 60_000): Promise<Map<string, QmfMap>> {
+  /**
+   * Resolves once every one of `names` is ready (asked of any CPE) and runs
+   * one DPE, and `also` holds of their status.
+   */
+  async allReady(
+    names: readonly string[],
+    timeoutMs = 60_000,
+    also: (status: Map<string, QmfMap>) => boolean = () => true,
+  ): Promise<Map<string, QmfMap>> {
     const deadline = Date.now() + timeoutMs;
     let last = new Map<string, QmfMap>();
     for (;;) {
@@ -141,7 +148,8 @@ export class TestCluster {
       if (
         names.every(
           (n) => last.get(n)?.dpe_ready === true && running.get(n)?.includes('+') === false,
-        )
+        ) &&
+        also(last)
       )
         return last;
       if (Date.now() > deadline)
