@@ -115,7 +115,7 @@ contract('nedb', () => {
       store = await NedbStore.open(dir, silentLogger());
       return [store, store];
     },
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
 });
 
@@ -136,8 +136,9 @@ contract(
           new EtcdStore(clients[1]!.namespace(prefix)),
         ];
       },
-      close: async () => {
+      close: () => {
         for (const c of clients) c.close();
+        return Promise.resolve();
       },
     };
   },
