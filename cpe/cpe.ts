@@ -135,7 +135,9 @@ async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
   }
   return new ProcessSupervisor({
     // In a cluster a DPE must be gone before the lease can expire (the fence).
-    ...(o.cluster ? { stopTimeoutMs: fenceMarginMs(o.cluster.ttlSeconds) - 1000 } : {}),
+    ...(o.cluster
+      ? { stopTimeoutMs: fenceMarginMs(o.cluster.ttlSeconds) - 1000, boundToCpe: true }
+      : {}),
     command: o.dpeCommand ?? defaultDpeCommand(),
     runDir: join(o.stateDir, 'dpe'),
     env: o.dpeEnv ?? process.env,

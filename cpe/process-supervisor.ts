@@ -28,6 +28,7 @@ import {
 import { join } from 'node:path';
 import { CpeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import { DPE_BOUND_TO_ENV } from '../lib/settings.js';
 import type { DpeChange, DpeState, DpeSupervisor, PrepareDpe } from './supervisor.js';
 
 export interface ProcessSupervisorOptions {
@@ -40,6 +41,8 @@ export interface ProcessSupervisorOptions {
   readonly log: Logger;
   readonly stopTimeoutMs?: number;
   readonly pollMs?: number;
+  /** In a cluster: each DPE exits when this CPE is gone (DPE_BOUND_TO_ENV). */
+  readonly boundToCpe?: boolean;
   /** A DPE's log is rotated past this size (default 10 MiB); one old log is kept. */
   readonly logMaxBytes?: number;
 }
@@ -208,7 +211,12 @@ export class ProcessSupervisor implements DpeSupervisor {
     if (this.#tracked.has(name)) return;
     const [file, ...args] = this.#o.command;
     if (!file) throw new CpeError('SUPERVISOR_FAILED', 'no DPE command configured');
-    const env = { ...this.#o.env, ...this.#o.prepare?.(name), [RUN_DIR_ENV]: this.#o.runDir };
+    const env = {
+      ...this.#o.env,
+      ...this.#o.prepare?.(name),
+      [RUN_DIR_ENV]: this.#o.runDir,
+      ...(this.#o.boundToCpe ? { [DPE_BOUND_TO_ENV]: String(process.pid) } : {}),
+    };
     const logFd = openSync(join(this.#o.runDir, `${name}.log`), 'a', 0o640);
     let child: ChildProcess;
     try {

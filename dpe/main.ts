@@ -12,6 +12,7 @@ import {
 } from '../lib/daemon.js';
 import { errorMessage } from '../lib/errors.js';
 import { allowedCommands } from '../lib/recovery.js';
+import { DPE_BOUND_TO_ENV } from '../lib/settings.js';
 import { Dpe } from './dpe.js';
 import { DPE_SETTINGS } from './settings.js';
 
@@ -64,6 +65,20 @@ const signals = handleSignals('dpe', DPE_SETTINGS, ctx, {
   stop: () => dpe.stop(),
   reload: () => dpe.refetch(),
 });
+// A cluster's CPE started it: once that CPE is gone, another one runs this
+// deployable as soon as the dead one's lease runs out, so this copy stops now.
+const boundTo = Number(process.env[DPE_BOUND_TO_ENV] ?? 0);
+if (boundTo > 0) {
+  const orphaned = setInterval(() => {
+    if (process.ppid === boundTo) return;
+    clearInterval(orphaned);
+    log.warn('its CPE is gone: stopping, as another CPE of the cluster will run this deployable', {
+      cpe_pid: boundTo,
+    });
+    process.kill(process.pid, 'SIGTERM');
+  }, 500);
+  orphaned.unref();
+}
 try {
   notifier.status('fetching the config from the CPE');
   await dpe.start();

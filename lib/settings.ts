@@ -231,6 +231,13 @@ export const STATE_DIR = {
 } as const satisfies SettingSpec;
 
 /** Where DPEs keep their state, NAME/ each (the CPE's process supervisor sets it for its DPEs). */
+/**
+ * Set by a CPE of a cluster on the DPEs it starts as processes: the CPE's
+ * pid. Such a DPE exits when its CPE is gone, since another CPE takes the
+ * deployable once the dead one's lease runs out (README, "Running a cluster").
+ */
+export const DPE_BOUND_TO_ENV = 'CPE_DPE_BOUND_TO';
+
 export const DPE_STATE_ROOT = {
   key: 'dpe.stateRoot',
   type: 'string',

@@ -102,7 +102,7 @@ describe('a CPE cluster on etcd (three etcd members, RabbitMQ)', function () {
     await cluster.allReady(NAMES);
   });
 
-  it('a CPE killed with its DPEs: its deployables run elsewhere within the lease TTL and a bound', async () => {
+  it('a CPE killed with SIGKILL: its DPEs stop themselves, and its deployables run elsewhere within the lease TTL and a bound', async () => {
     const status = await cluster.allReady(NAMES);
     const victim = 'cpe-a';
     const its = NAMES.filter((n) => status.get(n)!.owner === victim);
@@ -111,13 +111,27 @@ describe('a CPE cluster on etcd (three etcd members, RabbitMQ)', function () {
     const cpe = cluster.cpes.get(victim)!;
     const killedAt = Date.now();
     await cpe.kill9();
-    for (const n of its) process.kill(pids.get(n)!, 'SIGKILL');
-    cluster.cpes.delete(victim);
-    const after = await cluster.allReady(NAMES, TTL_S * 1000 + 20_000);
+    // Only the CPE: its DPEs notice they lost it and stop before its lease can run out.
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    while (its.some((n) => alive(pids.get(n)!)) && Date.now() - killedAt < TTL_S * 1000)
+      await sleep(50);
+    const orphansGoneMs = Date.now() - killedAt;
+    assert.ok(!its.some((n) => alive(pids.get(n)!)), 'its DPEs stopped within the lease TTL');
+    const after = await cluster.allReady(NAMES, TTL_S * 1000 + 20_000, (s) =>
+      its.every((n) => s.get(n)!.owner !== victim),
+    );
     const took = Date.now() - killedAt;
+    cluster.cpes.delete(victim);
     for (const n of its) assert.notEqual(after.get(n)!.owner, victim);
     console.log(
-      `      failover of ${its.length} deployable(s): ${took} ms (lease TTL ${TTL_S * 1000} ms)`,
+      `      failover of ${its.length} deployable(s): ${took} ms (lease TTL ${TTL_S * 1000} ms); its DPEs gone after ${orphansGoneMs} ms`,
     );
   });
 
