@@ -4,6 +4,7 @@
  * Benchmarks are not tests: they assert nothing, they measure.
  */
 import { runAgent } from './agent.js';
+import { runCluster } from './cluster.js';
 import { runCpe } from './cpe.js';
 import { runDpe } from './dpe.js';
 import { runEvents } from './events.js';
@@ -20,6 +21,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Figures>>> = {
   agent: runAgent,
   events: runEvents,
   startup: runStartup,
+  cluster: runCluster,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -142,7 +142,8 @@ One line per deployable: NAME, DESIRED (running or stopped), GENERATION, its
 DPE (the supervisor's state of it, and READY when it runs the stored
 generation), and what the DPE last said of the deployable: its STATE
 (starting, running, degraded, down), ASSEMBLIES up of all and SERVICES
-running of all. "-" where the DPE has not said yet. --json adds the uuid.`,
+running of all. "-" where the DPE has not said yet. In a cluster, OWNER is
+the CPE that runs the DPE. --json adds the uuid.`,
   (args, io) => {
     const { values, positionals } = parseCommandArgs(args, {
       json: { type: 'boolean', default: false },
@@ -158,13 +159,28 @@ running of all. "-" where the DPE has not said yet. --json adds the uuid.`,
       }
       const of = (n: unknown, total: unknown): string =>
         typeof n === 'number' && typeof total === 'number' ? `${n}/${total}` : '-';
+      // A cluster's CPEs say which member runs each DPE.
+      const cluster = deployables.some((d) => 'owner' in d);
+      const owner = (d: QmfMap): string[] =>
+        cluster ? [d.owner === null || d.owner === undefined ? '-' : show(d.owner)] : [];
       printTable(io, [
-        ['NAME', 'DESIRED', 'GENERATION', 'DPE', 'READY', 'STATE', 'ASSEMBLIES', 'SERVICES'],
+        [
+          'NAME',
+          'DESIRED',
+          'GENERATION',
+          'DPE',
+          ...(cluster ? ['OWNER'] : []),
+          'READY',
+          'STATE',
+          'ASSEMBLIES',
+          'SERVICES',
+        ],
         ...deployables.map((d) => [
           show(d.name),
           show(d.desired),
           show(d.generation),
           show(d.dpe_state),
+          ...owner(d),
           d.dpe_ready === true ? 'yes' : 'no',
           d.state === null || d.state === undefined ? '-' : show(d.state),
           of(d.assemblies_up, d.assemblies),

@@ -118,6 +118,10 @@ function clusterOf():
     usage(
       `store etcd: a cluster runs on RabbitMQ (bus.profile rabbitmq or rabbitmq-topic), not ${s.busProfile}`,
     );
+  if (s.supervisor === 'systemd')
+    usage(
+      'store etcd runs DPEs as its own processes (--supervisor process): a DPE must stop when its CPE dies, before another CPE takes its deployable',
+    );
   if (s.clusterLeaseTtl < 5) usage('cluster.leaseTtl must be at least 5 (seconds)');
   return {
     endpoints,
@@ -146,7 +150,8 @@ const cpe = new Cpe({
   cluster,
   recoveryCommands: allowedCommands(s.recoveryCommands),
   handoffDir: s.handoffDir,
-  supervisor: s.supervisor as 'auto' | 'systemd' | 'process',
+  // A cluster's DPEs are the CPE's processes: they stop when it dies.
+  supervisor: cluster ? 'process' : (s.supervisor as 'auto' | 'systemd' | 'process'),
   dpeCommand: s.dpeCommand ? s.dpeCommand.split(/\s+/).filter(Boolean) : undefined,
   dpeEnv,
   secrets,

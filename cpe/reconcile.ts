@@ -42,6 +42,8 @@ export interface Ownership {
   decide(name: string, exists: boolean): Promise<Decision>;
   /** Gives `name` up, once its DPE here is stopped. */
   release(name: string): Promise<void>;
+  /** Whether this CPE holds `name` now (checked again right before a start). */
+  owns(name: string): boolean;
 }
 
 /** A DPE told to reload that still reports an older generation is told again after this. */
@@ -153,6 +155,8 @@ export class Reconciler {
           log.info('DPE restart delayed (it keeps stopping)', { delay_ms: wait });
           return;
         }
+        // A fence may have come while this pass awaited: never start after it.
+        if (this.#ownership && !this.#ownership.owns(name)) return;
         this.#starts.get(name)!.push(this.#clock.now());
         log.info('starting the DPE', { generation: record.generation });
         await this.#supervisor.start(name);

@@ -8,9 +8,9 @@ import { strict as assert } from 'node:assert';
 import net from 'node:net';
 import { preferredMember } from '../../cpe/ownership.js';
 import type { QmfMap } from '../../lib/bus/qmf.js';
-import { rabbitmq, requireOrSkip } from '../support/bus.js';
+import { RABBITMQ_URL, rabbitmq, requireOrSkip } from '../support/bus.js';
 import { TestCluster } from '../support/cluster.js';
-import { exampleAs } from '../support/cpe.js';
+import { CpeProcess, exampleAs } from '../support/cpe.js';
 import { EtcdCluster, requireEtcd } from '../support/etcd.js';
 import { netnsUnavailable, TestNetwork } from '../support/netns.js';
 
@@ -135,6 +135,27 @@ describe('a CPE cluster on etcd (three etcd members, RabbitMQ)', function () {
     );
   });
 
+  it('a second live CPE under a name in use exits 1 and says so', async () => {
+    const other = await CpeProcess.create();
+    const r = await other.runOnce([
+      '--store',
+      'etcd',
+      '--etcd-endpoints',
+      etcd.endpoints.join(','),
+      '--etcd-prefix',
+      cluster.prefix,
+      '--cluster-name',
+      'cpe-b',
+      '--no-router-enabled',
+      '--bus-url',
+      cluster.broker.url,
+      '--bus-profile',
+      'rabbitmq',
+    ]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /another live CPE is a member under the name "cpe-b" \(cluster\.name\)/);
+  });
+
   it('never ran two DPEs for one deployable', () => {
     assert.deepEqual(cluster.doubles, []);
   });
@@ -244,5 +265,53 @@ describe('a CPE cut off from etcd and the broker (its own network namespace, lin
       its.every((n) => s.get(n)!.owner === 'cpe-p'),
     );
     assert.deepEqual(cluster!.doubles, [], 'never two DPEs for one deployable');
+  });
+});
+
+describe('cpe --store etcd, as an operator meets it', function () {
+  this.timeout(120_000);
+  let cpe: CpeProcess;
+  const broker = ['--no-router-enabled', '--bus-url', RABBITMQ_URL, '--bus-profile', 'rabbitmq'];
+  const ok = ['--store', 'etcd', '--etcd-endpoints', 'http://127.0.0.1:9', ...broker];
+
+  before(async () => {
+    cpe = await CpeProcess.create();
+  });
+
+  for (const [args, message] of [
+    [['--store', 'etcd', ...broker], /store etcd needs etcd\.endpoints/],
+    [
+      ['--etcd-endpoints', 'http://127.0.0.1:9', ...broker],
+      /etcd\.endpoints is set, but store is nedb/,
+    ],
+    [
+      ['--store', 'etcd', '--etcd-endpoints', 'ftp://x:1', ...broker],
+      /"ftp:\/\/x:1" is not an http/,
+    ],
+    [
+      ['--store', 'etcd', '--etcd-endpoints', 'http://127.0.0.1:9'],
+      /share one broker; point bus\.url at it and add --no-router-enabled/,
+    ],
+    [
+      [...ok, '--bus-profile', 'plain'],
+      /a cluster runs on RabbitMQ \(bus\.profile rabbitmq or rabbitmq-topic\), not plain/,
+    ],
+    [[...ok, '--supervisor', 'systemd'], /runs DPEs as its own processes \(--supervisor process\)/],
+    [[...ok, '--cluster-lease-ttl', '4'], /cluster\.leaseTtl must be at least 5/],
+  ] as const)
+    it(`refuses ${args.filter((a) => a.startsWith('--')).join(' ')} as a usage error (exit 2)`, async () => {
+      const r = await cpe.runOnce(args);
+      assert.equal(r.code, 2, r.out);
+      assert.match(r.out, message);
+    });
+
+  it('without a reachable etcd, exits 1 saying where it looked and what to check', async function () {
+    requireEtcd(this);
+    const r = await cpe.runOnce(ok);
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      /cannot join the cluster through etcd at http:\/\/127\.0\.0\.1:9 \(.*\): is a majority of its members up and reachable\?/,
+    );
   });
 });

@@ -4,14 +4,13 @@
  * feed it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventsCommand } from '../../cli/events.js';
 import { openApiText } from '../../cpe/http-routes.js';
 import { eventBody, type QmfMap } from '../../lib/bus/qmf.js';
 import { packageRoot } from '../../lib/paths.js';
-import { CpeClient, CpeProcess, freePort } from '../support/cpe.js';
+import { CpeClient, CpeProcess } from '../support/cpe.js';
 import { runCommands } from '../support/cpectl.js';
 
 const T0 = Date.parse('2026-11-26T10:00:00Z');
@@ -330,30 +329,8 @@ describe('the HTTP API with a token (a real CPE)', function () {
 
   it('refuses to listen beyond loopback without a token (exit 1), a missing token file or a webhook that is not HTTP (exit 2)', async () => {
     const cpe = await CpeProcess.create();
-    const run = async (...args: string[]): Promise<{ code: number | null; out: string }> => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(packageRoot(), 'cpe', 'main.ts'),
-          '--supervisor',
-          'process',
-          '--state-dir',
-          cpe.stateDir,
-          '--router-port',
-          String(await freePort()),
-          '--http-port',
-          '0',
-          ...args,
-        ],
-        { env: { ...process.env, CPE_CONFIG: cpe.settingsFile, NOTIFY_SOCKET: '' } },
-      );
-      let out = '';
-      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-      const code = await new Promise<number | null>((r) => child.once('exit', r));
-      return { code, out };
-    };
+    const run = (...args: string[]): Promise<{ code: number | null; out: string }> =>
+      cpe.runOnce(args);
     const open = await run('--http-host', '0.0.0.0');
     assert.equal(open.code, 1, open.out);
     assert.match(open.out, /http\.host 0\.0\.0\.0 is beyond loopback: set http\.tokenFile/);

@@ -99,11 +99,11 @@ describe('the documents hold the code', () => {
     assert.deepEqual(missing(doc('README.md'), own), []);
   });
 
-  it("the README lists every setting of the CPE's event log, HTTP API and the original's hand-off", () => {
+  it("the README lists every setting of the CPE's event log, HTTP API, the original's hand-off and the cluster", () => {
     const own = Object.values(CPE_SETTINGS)
-      .filter((spec) => /^(events|http|original)\./.test(spec.key))
+      .filter((spec) => /^(events|http|original|etcd|cluster)\.|^store$/.test(spec.key))
       .map(flagOf);
-    assert.ok(own.length >= 10);
+    assert.ok(own.length >= 15);
     assert.deepEqual(missing(doc('README.md'), own), []);
   });
 

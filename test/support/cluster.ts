@@ -63,6 +63,8 @@ export class TestCluster {
     readonly etcd: EtcdCluster,
     readonly broker: Transport,
     readonly ttlSeconds = 5,
+    /** dist/ rather than the sources under tsx (benchmarks). */
+    readonly compiled = false,
   ) {}
 
   /** Starts a CPE named `name` (options: to run it on a test host). */
@@ -71,7 +73,7 @@ export class TestCluster {
     options: Partial<CpeProcessOptions> = {},
     endpoints = this.etcd.endpoints,
   ): Promise<CpeProcess> {
-    const cpe = await CpeProcess.create(false, {
+    const cpe = await CpeProcess.create(this.compiled, {
       broker: { url: this.broker.url, profile: this.broker.profile },
       ...options,
       args: [

@@ -214,6 +214,35 @@ export class CpeProcess {
     await untilReady(child, 'the CPE', (text) => (this.output += text));
   }
 
+  /**
+   * Runs the CPE (sources) on this state directory with `args`, expecting it
+   * to exit: its exit code and what it wrote to stderr.
+   */
+  async runOnce(args: readonly string[]): Promise<{ code: number | null; out: string }> {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(packageRoot(), 'cpe', 'main.ts'),
+        '--supervisor',
+        'process',
+        '--state-dir',
+        this.stateDir,
+        '--router-port',
+        String(await freePort()),
+        '--http-port',
+        '0',
+        ...args,
+      ],
+      { env: { ...process.env, CPE_CONFIG: this.settingsFile, NOTIFY_SOCKET: '' } },
+    );
+    let out = '';
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    return { code, out };
+  }
+
   kill9(): Promise<void> {
     return this.#signal('SIGKILL');
   }

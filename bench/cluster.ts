@@ -1,0 +1,106 @@
+/**
+ * A CPE cluster (README, "Running a cluster"): three etcd members on
+ * loopback, compiled CPEs sharing RabbitMQ, the default lease TTL.
+ *
+ * - create_to_ready_median_ms_cluster: deployable_create to its DPE's
+ *   dpe_ready event, one at a time, beside the single-host figure (cpe group).
+ * - failover_100_ms: a CPE that owns 100 deployables is killed (SIGKILL; its
+ *   DPEs stop themselves) until all 100 are ready on the other CPE.
+ *   failover_first_claim_ms is when the first of them was claimed: about when
+ *   the dead CPE's lease ran out.
+ */
+import { subscribeEvents } from '../lib/bus/events.js';
+import type { QmfMap } from '../lib/bus/qmf.js';
+import { preferredMember } from '../cpe/ownership.js';
+import { ensureRabbitMq } from '../test/support/bus.js';
+import { TestCluster } from '../test/support/cluster.js';
+import { exampleAs } from '../test/support/cpe.js';
+import { EtcdCluster, etcdUnavailable } from '../test/support/etcd.js';
+import { median, percentile, type Figures } from './report.js';
+
+const TTL_S = 10;
+const SAMPLES = 20;
+const BATCH = 100;
+
+export async function runCluster(): Promise<Figures> {
+  const why = etcdUnavailable();
+  const url = await ensureRabbitMq();
+  if (why || !url) {
+    process.stderr.write(`cluster: not measured: ${why ?? 'no RabbitMQ with AMQP 1.0'}\n`);
+    return {};
+  }
+  const etcd = await EtcdCluster.start(3);
+  const cluster = new TestCluster(
+    etcd,
+    { name: 'RabbitMQ', profile: 'rabbitmq', url, stop: () => Promise.resolve() },
+    TTL_S,
+    true,
+  );
+  const created: string[] = [];
+  try {
+    await cluster.add('cpe-a');
+    await cluster.add('cpe-b');
+    const api = cluster.client;
+    await api.bus.whenUp(10_000);
+    const ready = new Map<string, () => void>();
+    await subscribeEvents(api.bus, 'cpe.events', (e) => {
+      if (e.name === 'dpe_ready') ready.get(e.values.deployable as string)?.();
+    }).ready;
+    const whenReady = (name: string): Promise<void> =>
+      new Promise((resolve) => ready.set(name, resolve));
+
+    const times: number[] = [];
+    for (let i = 0; i < SAMPLES + 3; i++) {
+      const name = `bench-cl-${i}`;
+      const isReady = whenReady(name);
+      const start = process.hrtime.bigint();
+      await api.call('deployable_create', { name, config: exampleAs(name) });
+      await isReady;
+      if (i >= 3) times.push(Number(process.hrtime.bigint() - start) / 1e6);
+      await api.call('deployable_destroy', { name });
+    }
+
+    // 100 deployables that rendezvous hashing gives to cpe-a.
+    const names: string[] = [];
+    for (let i = 0; names.length < BATCH; i++)
+      if (preferredMember(`fo-${i}`, ['cpe-a', 'cpe-b']) === 'cpe-a') names.push(`fo-${i}`);
+    for (const name of names) {
+      await api.call('deployable_create', { name, config: exampleAs(name) });
+      created.push(name);
+    }
+    await cluster.allReady(names, 300_000, (s) => names.every((n) => s.get(n)!.owner === 'cpe-a'));
+    const start = Date.now();
+    await cluster.cpes.get('cpe-a')!.kill9();
+    let firstClaim = 0;
+    await cluster.allReady(names, 600_000, (s: Map<string, QmfMap>) => {
+      if (!firstClaim && names.some((n) => s.get(n)!.owner === 'cpe-b')) firstClaim = Date.now();
+      return names.every((n) => s.get(n)!.owner === 'cpe-b');
+    });
+    const failover = Date.now() - start;
+    cluster.cpes.delete('cpe-a');
+    return {
+      create_to_ready_median_ms_cluster: {
+        value: median(times),
+        unit: 'ms',
+        note: `${SAMPLES} one at a time; single host: cpe group's create_to_ready_median_ms`,
+      },
+      create_to_ready_p99_ms_cluster: { value: percentile(times, 99), unit: 'ms' },
+      lease_ttl_ms: { value: TTL_S * 1000, unit: 'ms', note: 'cluster.leaseTtl, the default' },
+      failover_first_claim_ms: {
+        value: firstClaim - start,
+        unit: 'ms',
+        note: 'kill -9 to the first deployable claimed elsewhere (~ the lease running out)',
+      },
+      failover_100_ms: {
+        value: failover,
+        unit: 'ms',
+        note: `kill -9 of the CPE owning ${BATCH} to all ${BATCH} ready on the other; target ≤ lease TTL + 2 s`,
+      },
+    };
+  } finally {
+    for (const name of created)
+      await cluster.client.call('deployable_destroy', { name }).catch(() => undefined);
+    await cluster.stop();
+    await etcd.stop();
+  }
+}
