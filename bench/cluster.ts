@@ -78,6 +78,7 @@ export async function runCluster(): Promise<Figures> {
     });
     const failover = Date.now() - start;
     cluster.cpes.delete('cpe-a');
+    const fences = cluster.fences();
     return {
       create_to_ready_median_ms_cluster: {
         value: median(times),
@@ -95,6 +96,11 @@ export async function runCluster(): Promise<Figures> {
         value: failover,
         unit: 'ms',
         note: `kill -9 of the CPE owning ${BATCH} to all ${BATCH} ready on the other; target ≤ lease TTL + 2 s`,
+      },
+      failover_fences: {
+        value: fences,
+        unit: '',
+        note: 'times the surviving CPE stopped its DPEs for want of its lease (0: the load never cost it the lease)',
       },
     };
   } finally {

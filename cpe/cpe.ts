@@ -269,6 +269,8 @@ export class Cpe {
     });
     this.watch.onReport((name, report, first) => {
       if (!first) return;
+      // Every member hears every DPE: the one that runs it says so.
+      if (this.cluster && this.cluster.ownerOf(name) !== this.cluster.member) return;
       this.api.event('dpe_ready', 'info', {
         deployable: name,
         generation: report.generation,

@@ -64,6 +64,33 @@ describe('a CPE cluster on etcd (three etcd members, RabbitMQ)', function () {
     assert.equal((info.cluster as QmfMap).etcd, 'ok');
   });
 
+  it('keeps the whole event log on every member: each event once, under one id', async () => {
+    const name = NAMES[0]!;
+    const kinds = ['deployable_created', 'dpe_started', 'dpe_ready'];
+    const logOf = async (cpe: CpeProcess): Promise<string[]> => {
+      const res = await fetch(`${cpe.httpUrl}/api/v1/events?deployable=${name}&limit=1000`);
+      const body = (await res.json()) as { events: { id: string; kind: string }[] };
+      return body.events
+        .filter((e) => kinds.includes(e.kind))
+        .map((e) => `${e.kind} ${e.id}`)
+        .sort();
+    };
+    let logs: string[][] = [];
+    const deadline = Date.now() + 10_000;
+    do {
+      logs = await Promise.all([...cluster.cpes.values()].map(logOf));
+      if (logs.every((l) => JSON.stringify(l) === JSON.stringify(logs[0]))) break;
+      await sleep(200);
+    } while (Date.now() < deadline);
+    for (const l of logs) assert.deepEqual(l, logs[0], 'every member holds the same events');
+    for (const kind of kinds)
+      assert.equal(
+        logs[0]!.filter((e) => e.startsWith(`${kind} `)).length,
+        1,
+        `${kind} is in the log once: ${logs[0]!.join(', ')}`,
+      );
+  });
+
   it('a CPE that joins takes a share', async () => {
     await cluster.add('cpe-c');
     const deadline = Date.now() + 30_000;

@@ -18,6 +18,7 @@ import { AGENT_SETTINGS } from '../../agent/settings.js';
 import { ROUTES } from '../../cpe/http-routes.js';
 import { CPE_SETTINGS } from '../../cpe/settings.js';
 import { EVENT_FILTERS } from '../../lib/events/filter.js';
+import { UNUSED_QUEUE_POLICY } from '../support/bus.js';
 
 const doc = (file: string): string => readFileSync(join(packageRoot(), file), 'utf8');
 
@@ -105,6 +106,13 @@ describe('the documents hold the code', () => {
       .map(flagOf);
     assert.ok(own.length >= 15);
     assert.deepEqual(missing(doc('README.md'), own), []);
+  });
+
+  it("the README and messages.md give RabbitMQ's queue policy as the tests set it", () => {
+    const [, , name, pattern, definition] = UNUSED_QUEUE_POLICY;
+    const command = `rabbitmqctl set_policy --apply-to queues ${name} '${pattern}' '${definition}'`;
+    assert.ok(doc('README.md').includes(command), command);
+    assert.ok(doc('schemas/messages.md').includes(name!));
   });
 
   it('schemas/cpe-api.md gives every event filter as the code declares it', () => {

@@ -144,13 +144,20 @@ export class TestCluster {
     let last = new Map<string, QmfMap>();
     for (;;) {
       last = new Map();
-      for (const s of (await this.client.call('deployable_list')).deployables as QmfMap[])
-        last.set(s.name as string, s);
+      let listed: QmfMap[] = [];
+      try {
+        listed = (await this.client.call('deployable_list')).deployables as QmfMap[];
+      } catch (err) {
+        // A loaded machine: etcd slow to answer a member; ask again until the deadline.
+        if (Date.now() > deadline) throw err;
+      }
+      for (const s of listed) last.set(s.name as string, s);
       const running = this.running();
       if (
         names.every(
           (n) => last.get(n)?.dpe_ready === true && running.get(n)?.includes('+') === false,
         ) &&
+        last.size > 0 &&
         also(last)
       )
         return last;
@@ -160,6 +167,14 @@ export class TestCluster {
         );
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /** How often any CPE fenced itself (stopped its DPEs for want of its lease). */
+  fences(): number {
+    return [...this.cpes.values()].reduce(
+      (n, c) => n + (c.output.match(/stopping every DPE here before it can expire/g)?.length ?? 0),
+      0,
+    );
   }
 
   /** The end of each CPE's output; the whole of it is written to STATE_DIR/output.log. */
