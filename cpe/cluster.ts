@@ -55,6 +55,8 @@ const MEMBERS = 'members/';
 const OWNERS = 'owners/';
 const TICK_MS = 250;
 const PROBE_MS = 500;
+/** The members and owners are read whole this often, beside the watch. */
+const REREAD_MS = 10_000;
 /** A keepalive unanswered this long: its stream is replaced, perhaps through another member. */
 const RESEND_MS = 1000;
 
@@ -106,6 +108,8 @@ export class Cluster {
   readonly #changes: ((names: readonly string[] | 'all') => void)[] = [];
   #onFence: () => Promise<void> = async () => {};
   #watchers: Watcher[] = [];
+  readonly #rereads: (() => Promise<string>)[] = [];
+  #rereadAt = 0;
   #stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined;
   #lastFired = 0;
   #leaseId: string | undefined;
@@ -128,13 +132,18 @@ export class Cluster {
   static async join(o: ClusterOptions, etcd = etcdClient(o.endpoints)): Promise<Cluster> {
     const c = new Cluster(o, etcd);
     try {
-      await c.#watch(MEMBERS, (name, kv) => {
+      // Only a change is told: the whole map is read again now and then.
+      await c.#watch(MEMBERS, c.#members, (name, kv) => {
+        if (c.#members.get(name) === (kv?.lease ?? undefined)) return;
         if (kv) c.#members.set(name, kv.lease);
         else c.#members.delete(name);
         c.#tell('all');
       });
-      await c.#watch(OWNERS, (name, kv) => {
-        if (kv) c.#owners.set(name, { member: kv.value.toString(), lease: kv.lease });
+      await c.#watch(OWNERS, c.#owners, (name, kv) => {
+        const was = c.#owners.get(name);
+        const member = kv?.value.toString();
+        if (was?.member === member && was?.lease === kv?.lease) return;
+        if (kv) c.#owners.set(name, { member: member!, lease: kv.lease });
         else c.#owners.delete(name);
         c.#tell([name]);
       });
@@ -263,15 +272,41 @@ export class Cluster {
     for (const l of this.#changes) l(names);
   }
 
-  async #watch(prefix: string, apply: (name: string, kv: IKeyValue | null) => void): Promise<void> {
-    const now = await this.#ns.getAll().prefix(prefix).exec();
-    for (const kv of now.kvs) apply(kv.key.toString().slice(prefix.length), kv);
-    const from = String(BigInt(now.header.revision) + 1n);
+  /**
+   * Keeps a map of `prefix` current: read whole, then watched. Read whole
+   * again after the watch reconnects and every REREAD_MS, since a map that
+   * missed an event would misplace a deployable for good.
+   */
+  async #watch(
+    prefix: string,
+    map: Map<string, unknown>,
+    apply: (name: string, kv: IKeyValue | null) => void,
+  ): Promise<void> {
+    const reread = async (): Promise<string> => {
+      const now = await this.#ns.getAll().prefix(prefix).exec();
+      const names = new Set<string>();
+      for (const kv of now.kvs) {
+        const name = kv.key.toString().slice(prefix.length);
+        names.add(name);
+        apply(name, kv);
+      }
+      for (const name of [...map.keys()]) if (!names.has(name)) apply(name, null);
+      return String(BigInt(now.header.revision) + 1n);
+    };
+    const from = await reread();
     const watcher = await this.#ns.watch().prefix(prefix).startRevision(from).create();
+    let lost = false;
     watcher
       .on('put', (kv) => apply(kv.key.toString().slice(prefix.length), kv))
-      .on('delete', (kv) => apply(kv.key.toString().slice(prefix.length), null));
+      .on('delete', (kv) => apply(kv.key.toString().slice(prefix.length), null))
+      .on('disconnected', () => (lost = true))
+      .on('connected', () => {
+        if (!lost) return;
+        lost = false;
+        void reread().catch(() => undefined);
+      });
     this.#watchers.push(watcher);
+    this.#rereads.push(reread);
   }
 
   get #leaseFile(): string {
@@ -408,6 +443,12 @@ export class Cluster {
       return;
     }
     this.#once('keepalive', () => this.#keepAlive(now, deadline, id));
+    if (now - this.#rereadAt > REREAD_MS) {
+      this.#rereadAt = now;
+      this.#once('reread', async () => {
+        for (const r of this.#rereads) await r();
+      });
+    }
     if (deadline.sinceSafe(now) > this.ttlMs / 3) this.#once('probe', () => this.#probe(deadline));
   }
 

@@ -155,7 +155,11 @@ export class TestCluster {
       const running = this.running();
       if (
         names.every(
-          (n) => last.get(n)?.dpe_ready === true && running.get(n)?.includes('+') === false,
+          // One DPE, where the owner everyone reports runs it.
+          (n) =>
+            last.get(n)?.dpe_ready === true &&
+            running.get(n)?.includes('+') === false &&
+            last.get(n)?.owner === running.get(n),
         ) &&
         last.size > 0 &&
         also(last)
