@@ -108,8 +108,10 @@ function clusterOf():
   if (endpoints.length === 0)
     usage('store etcd needs etcd.endpoints: every member of the etcd cluster, comma-separated');
   for (const e of endpoints)
-    if (!/^https?:$/.test(URL.parse(e)?.protocol ?? ''))
-      usage(`etcd.endpoints: "${e}" is not an http://HOST:PORT address`);
+    if (URL.parse(e)?.protocol !== 'http:')
+      usage(
+        `etcd.endpoints: "${e}" is not an http://HOST:PORT address (TLS to etcd is not supported yet)`,
+      );
   if (s.router)
     usage(
       "store etcd: a cluster's CPEs share one broker; point bus.url at it and add --no-router-enabled",

@@ -24,7 +24,7 @@ export const CPE_SETTINGS = {
     key: 'etcd.endpoints',
     type: 'string',
     default: '',
-    help: 'with store etcd: every member of the etcd cluster, comma-separated (http://HOST:PORT,...)',
+    help: 'with store etcd: every member of the etcd cluster, comma-separated (http://HOST:PORT,...; no TLS yet)',
   },
   etcdPrefix: {
     key: 'etcd.prefix',
