@@ -14,13 +14,48 @@ import type { QmfMap } from '../lib/bus/qmf.js';
 import { preferredMember } from '../cpe/ownership.js';
 import { ensureRabbitMq } from '../test/support/bus.js';
 import { TestCluster } from '../test/support/cluster.js';
-import { exampleAs } from '../test/support/cpe.js';
+import { CpeClient, CpeProcess, exampleAs } from '../test/support/cpe.js';
 import { EtcdCluster, etcdUnavailable } from '../test/support/etcd.js';
 import { median, percentile, type Figures } from './report.js';
 
 const TTL_S = 10;
 const SAMPLES = 20;
 const BATCH = 100;
+
+/** deployable_create to its dpe_ready event, one at a time, each destroyed after. */
+async function createToReady(api: CpeClient, prefix: string): Promise<number[]> {
+  const ready = new Map<string, () => void>();
+  const subscription = subscribeEvents(api.bus, 'cpe.events', (e) => {
+    if (e.name === 'dpe_ready') ready.get(e.values.deployable as string)?.();
+  });
+  await subscription.ready;
+  const times: number[] = [];
+  for (let i = 0; i < SAMPLES + 3; i++) {
+    const name = `${prefix}-${i}`;
+    const isReady = new Promise<void>((resolve) => ready.set(name, resolve));
+    const start = process.hrtime.bigint();
+    await api.call('deployable_create', { name, config: exampleAs(name) });
+    await isReady;
+    if (i >= 3) times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    await api.call('deployable_destroy', { name });
+  }
+  subscription.close();
+  return times;
+}
+
+/** The same on one CPE (nedb) on the same broker: what the cluster adds, apart from the bus. */
+async function singleOnRabbitMq(url: string): Promise<number[]> {
+  const cpe = await CpeProcess.create(true, { broker: { url, profile: 'rabbitmq' } });
+  await cpe.start();
+  const api = new CpeClient(url, 'rabbitmq');
+  try {
+    await api.bus.whenUp(10_000);
+    return await createToReady(api, 'bench-one');
+  } finally {
+    await api.close();
+    await cpe.stop();
+  }
+}
 
 export async function runCluster(): Promise<Figures> {
   const why = etcdUnavailable();
@@ -29,6 +64,7 @@ export async function runCluster(): Promise<Figures> {
     process.stderr.write(`cluster: not measured: ${why ?? 'no RabbitMQ with AMQP 1.0'}\n`);
     return {};
   }
+  const single = await singleOnRabbitMq(url);
   const etcd = await EtcdCluster.start(3);
   const cluster = new TestCluster(
     etcd,
@@ -42,24 +78,7 @@ export async function runCluster(): Promise<Figures> {
     await cluster.add('cpe-b');
     const api = cluster.client;
     await api.bus.whenUp(10_000);
-    const ready = new Map<string, () => void>();
-    await subscribeEvents(api.bus, 'cpe.events', (e) => {
-      if (e.name === 'dpe_ready') ready.get(e.values.deployable as string)?.();
-    }).ready;
-    const whenReady = (name: string): Promise<void> =>
-      new Promise((resolve) => ready.set(name, resolve));
-
-    const times: number[] = [];
-    for (let i = 0; i < SAMPLES + 3; i++) {
-      const name = `bench-cl-${i}`;
-      const isReady = whenReady(name);
-      const start = process.hrtime.bigint();
-      await api.call('deployable_create', { name, config: exampleAs(name) });
-      await isReady;
-      if (i >= 3) times.push(Number(process.hrtime.bigint() - start) / 1e6);
-      await api.call('deployable_destroy', { name });
-    }
-
+    const times = await createToReady(api, 'bench-cl');
     // 100 deployables that rendezvous hashing gives to cpe-a.
     const names: string[] = [];
     for (let i = 0; names.length < BATCH; i++)
@@ -86,6 +105,11 @@ export async function runCluster(): Promise<Figures> {
         note: `${SAMPLES} one at a time; single host: cpe group's create_to_ready_median_ms`,
       },
       create_to_ready_p99_ms_cluster: { value: percentile(times, 99), unit: 'ms' },
+      create_to_ready_median_ms_rabbitmq: {
+        value: median(single),
+        unit: 'ms',
+        note: 'one CPE (nedb) on the same RabbitMQ, side by side',
+      },
       lease_ttl_ms: { value: TTL_S * 1000, unit: 'ms', note: 'cluster.leaseTtl, the default' },
       failover_first_claim_ms: {
         value: firstClaim - start,
@@ -104,6 +128,12 @@ export async function runCluster(): Promise<Figures> {
       },
     };
   } finally {
+    process.stderr.write(
+      `cluster: the CPEs' logs: ${cluster
+        .logs()
+        .match(/\/tmp\/\S+output\.log/g)
+        ?.join(' ')}\n`,
+    );
     for (const name of created)
       await cluster.client.call('deployable_destroy', { name }).catch(() => undefined);
     await cluster.stop();

@@ -101,6 +101,13 @@ export function defaultDpeCommand(): string[] {
 export const DEFAULT_RETENTION: Retention = { maxAgeMs: 30 * 86_400_000, maxCount: 2_000_000 };
 const PRUNE_EVERY_MS = 3_600_000;
 
+/**
+ * A cluster's DPEs run at this nice value: a host busy starting many of them
+ * (a fail-over) must not starve the CPE's lease renewals, or the CPE fences
+ * and stops them all again.
+ */
+export const DPE_NICENESS_IN_CLUSTER = 5;
+
 /** How long a starting CPE waits to hear whether another CPE serves its bus. */
 const ALONE_CHECK_MS = 3000;
 
@@ -136,7 +143,11 @@ async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
   return new ProcessSupervisor({
     // In a cluster a DPE must be gone before the lease can expire (the fence).
     ...(o.cluster
-      ? { stopTimeoutMs: fenceMarginMs(o.cluster.ttlSeconds) - 1000, boundToCpe: true }
+      ? {
+          stopTimeoutMs: fenceMarginMs(o.cluster.ttlSeconds) - 1000,
+          boundToCpe: true,
+          niceness: DPE_NICENESS_IN_CLUSTER,
+        }
       : {}),
     command: o.dpeCommand ?? defaultDpeCommand(),
     runDir: join(o.stateDir, 'dpe'),

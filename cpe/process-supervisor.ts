@@ -13,6 +13,7 @@
  * processes: it adopts the one per name it should have, and stops any other.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import {
   closeSync,
   copyFileSync,
@@ -26,7 +27,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { CpeError } from '../lib/errors.js';
+import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { DPE_BOUND_TO_ENV } from '../lib/settings.js';
 import type { DpeChange, DpeState, DpeSupervisor, PrepareDpe } from './supervisor.js';
@@ -43,6 +44,8 @@ export interface ProcessSupervisorOptions {
   readonly pollMs?: number;
   /** In a cluster: each DPE exits when this CPE is gone (DPE_BOUND_TO_ENV). */
   readonly boundToCpe?: boolean;
+  /** The DPEs' nice value: in a cluster they yield to the CPE, which must renew its lease in time. */
+  readonly niceness?: number;
   /** A DPE's log is rotated past this size (default 10 MiB); one old log is kept. */
   readonly logMaxBytes?: number;
 }
@@ -237,6 +240,16 @@ export class ProcessSupervisor implements DpeSupervisor {
       );
     });
     child.unref();
+    if (this.#o.niceness) {
+      try {
+        setPriority(pid, this.#o.niceness);
+      } catch (err) {
+        this.#o.log.warn("cannot lower the DPE's priority", {
+          deployable: name,
+          error: errorMessage(err),
+        });
+      }
+    }
     const t: Tracked = { pid, startTime: processStartTime(pid) ?? '', child, state: 'active' };
     this.#tracked.set(name, t);
     writeFileSync(this.#pidfile(name), JSON.stringify({ pid, startTime: t.startTime }), {
