@@ -108,6 +108,9 @@ const PRUNE_EVERY_MS = 3_600_000;
  */
 export const DPE_NICENESS_IN_CLUSTER = 5;
 
+/** DPEs a cluster member starts at once (StartLimit). */
+const CLUSTER_MAX_STARTING = 4;
+
 /** How long a starting CPE waits to hear whether another CPE serves its bus. */
 const ALONE_CHECK_MS = 3000;
 
@@ -245,6 +248,8 @@ export class Cpe {
       policy: this.#o.restartPolicy,
       reported: (name) => this.watch.report(name),
       ownership: this.cluster,
+      // A member taking over a dead one's share starts them a few at a time.
+      ...(this.cluster ? { maxStarting: CLUSTER_MAX_STARTING } : {}),
     });
     if (this.cluster) await this.#follow(this.cluster);
     this.#client = new MethodClient(this.bus, { name: 'cpe', logger: log });
@@ -280,6 +285,7 @@ export class Cpe {
     });
     this.watch.onReport((name, report, first) => {
       if (!first) return;
+      this.reconciler.started(name);
       // Every member hears every DPE: the one that runs it says so.
       if (this.cluster && this.cluster.ownerOf(name) !== this.cluster.member) return;
       this.api.event('dpe_ready', 'info', {

@@ -134,26 +134,34 @@ function serviceEvent(v: Values, ctx: OriginalContext): Record<string, string>[]
   }
 }
 
+/** A context is taken as current this long: a burst of events reads the store once (etcd, in a cluster). */
+const FRESH_MS = 2000;
+
 /** The deployable's uuid and service types, read once per stored config. */
 class Contexts {
-  readonly #byName = new Map<string, { hash: string; ctx: OriginalContext }>();
+  readonly #byName = new Map<string, { hash: string; ctx: OriginalContext; at: number }>();
 
   constructor(private readonly store: DeployableStore) {}
 
-  async get(name: string): Promise<OriginalContext | null> {
+  async get(name: string, now = Date.now()): Promise<OriginalContext | null> {
+    const fresh = this.#byName.get(name);
+    if (fresh && now - fresh.at < FRESH_MS) return fresh.ctx;
     const r = await this.store.get(name);
     if (!r) {
       this.#byName.delete(name);
       return null;
     }
     const cached = this.#byName.get(name);
-    if (cached?.hash === r.configHash) return cached.ctx;
+    if (cached?.hash === r.configHash) {
+      cached.at = now;
+      return cached.ctx;
+    }
     const parsed = await parseDeployableConfig(r.config, { trusted: true });
     const services: ReadonlyMap<string, ServiceConfig> = parsed.ok
       ? indexConfig(parsed.config).services
       : new Map();
     const ctx: OriginalContext = { uuid: r.uuid, typeOf: (id) => services.get(id)?.type };
-    this.#byName.set(name, { hash: r.configHash, ctx });
+    this.#byName.set(name, { hash: r.configHash, ctx, at: now });
     return ctx;
   }
 }

@@ -8,6 +8,7 @@
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { Decision } from './cluster.js';
+import { StartLimit } from './start-limit.js';
 import type { DeployableStore } from './store.js';
 import { isUp, type DpeSupervisor } from './supervisor.js';
 
@@ -35,7 +36,12 @@ export interface ReconcilerOptions {
   ) => { readonly generation: number; readonly pid: number } | undefined;
   /** In a cluster: whether this CPE runs the deployable (cluster.ts). */
   readonly ownership?: Ownership;
+  /** At most this many DPEs starting at once (start-limit.ts); default: no limit. */
+  readonly maxStarting?: number;
 }
+
+/** A start slot is given back after this even if the DPE never beats. */
+const START_HOLD_MS = 10_000;
 
 /** Which deployables this CPE runs: all of them on one host; its share in a cluster. */
 export interface Ownership {
@@ -67,6 +73,7 @@ export class Reconciler {
   readonly #reloaded = new Map<string, { generation: number; at: number }>();
   readonly #reported: NonNullable<ReconcilerOptions['reported']>;
   readonly #ownership: Ownership | undefined;
+  readonly #limit: StartLimit | undefined;
   #closed = false;
 
   constructor(
@@ -78,9 +85,11 @@ export class Reconciler {
       clock = systemClock,
       reported = () => undefined,
       ownership,
+      maxStarting,
     }: ReconcilerOptions = {},
   ) {
     this.#ownership = ownership;
+    this.#limit = maxStarting ? new StartLimit(maxStarting, clock, START_HOLD_MS) : undefined;
     this.#reported = reported;
     this.#store = store;
     this.#supervisor = supervisor;
@@ -102,6 +111,11 @@ export class Reconciler {
     });
     this.#running.set(name, pass);
     return pass;
+  }
+
+  /** The DPE of `name` beat for the first time: the next one may start. */
+  started(name: string): void {
+    this.#limit?.started(name);
   }
 
   /** Every stored deployable and every running DPE: the periodic safety net. */
@@ -155,11 +169,18 @@ export class Reconciler {
           log.info('DPE restart delayed (it keeps stopping)', { delay_ms: wait });
           return;
         }
+        await this.#limit?.acquire(name);
         // A fence may have come while this pass awaited: never start after it.
-        if (this.#ownership && !this.#ownership.owns(name)) return;
+        if (this.#closed || (this.#ownership && !this.#ownership.owns(name))) {
+          this.#limit?.release(name);
+          return;
+        }
         this.#starts.get(name)!.push(this.#clock.now());
         log.info('starting the DPE', { generation: record.generation });
-        await this.#supervisor.start(name);
+        await this.#supervisor.start(name).catch((err: unknown) => {
+          this.#limit?.release(name);
+          throw err;
+        });
       } else if (isUp(state)) {
         this.#failedAt.delete(name);
         if (want) await this.#catchUp(name, record.generation, log);
