@@ -38,11 +38,11 @@ import {
   type DeployableRecord,
   type DeployableStore,
 } from './store.js';
+import type { Cluster } from './cluster.js';
+import { isUp, type DpeState, type DpeSupervisor } from './supervisor.js';
 
 /** How often a change is tried when other CPEs keep writing the same deployable. */
 const CHANGE_ATTEMPTS = 5;
-import type { Cluster } from './cluster.js';
-import { isUp, type DpeState, type DpeSupervisor } from './supervisor.js';
 
 export const ApiCode = {
   unknownDeployable: 'UNKNOWN_DEPLOYABLE',
