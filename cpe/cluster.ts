@@ -481,7 +481,7 @@ export class Cluster {
   /** Asks every etcd member whether a leader can exist; none can: the lease cannot expire. */
   async #probe(deadline: LeaseDeadline): Promise<void> {
     const startedAt = performance.now();
-    const probes = await Promise.all(this.#o.endpoints.map((e) => this.#probeOne(e)));
+    const probes = await Promise.all(this.#o.endpoints.map((e) => this.#probeOne(e, deadline)));
     if (quorumImpossible(probes, this.#o.endpoints.length)) {
       deadline.noLeaderPossible(startedAt);
       if (this.#view !== 'no-quorum')
@@ -494,7 +494,34 @@ export class Cluster {
     }
   }
 
-  async #probeOne(endpoint: string): Promise<MemberProbe> {
+  /** One keepalive through `client`'s member; an answer counts from when it was sent. */
+  async #renewThrough(client: Etcd3, deadline: LeaseDeadline): Promise<void> {
+    const id = this.#leaseId;
+    if (id === undefined) return;
+    const stream = await client.leaseClient.leaseKeepAlive();
+    const sentAt = performance.now();
+    try {
+      const ttl = await new Promise<string | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), 2 * PROBE_MS);
+        stream
+          .on('data', (res: { TTL: string }) => {
+            clearTimeout(timer);
+            resolve(res.TTL);
+          })
+          .on('error', () => resolve(null));
+        stream.write({ ID: id });
+      });
+      if (ttl === '0') void this.#fence('etcd says the lease is gone');
+      else if (ttl !== null && this.#leaseId === id) {
+        deadline.renewedAt(sentAt);
+        this.#view = 'ok';
+      }
+    } finally {
+      stream.end();
+    }
+  }
+
+  async #probeOne(endpoint: string, deadline: LeaseDeadline): Promise<MemberProbe> {
     const url = URL.parse(endpoint);
     if (!url) return 'unknown';
     const refused = await new Promise<boolean | null>((resolve) => {
@@ -521,7 +548,11 @@ export class Cluster {
     const client = etcdClient([endpoint], false);
     try {
       const status = await client.maintenance.status({ deadline: Date.now() + PROBE_MS });
-      return status.leader === '0' || !status.leader ? 'leaderless' : 'led';
+      if (status.leader === '0' || !status.leader) return 'leaderless';
+      // It has a leader: renew through this very member, whatever member the
+      // pool's stream went to (one restarting does not serve it yet).
+      await this.#renewThrough(client, deadline);
+      return 'led';
     } catch {
       return 'unknown';
     } finally {

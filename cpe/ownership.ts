@@ -67,7 +67,12 @@ export class LeaseDeadline {
   }
 
   noLeaderPossible(checkStartedAt: number): void {
-    this.#safe = Math.max(this.#safe, checkStartedAt);
+    this.renewedAt(checkStartedAt);
+  }
+
+  /** A renewal sent at `sentAt` was answered (through another path than the stream). */
+  renewedAt(sentAt: number): void {
+    this.#safe = Math.max(this.#safe, sentAt);
   }
 
   /** The last moment this CPE's DPEs may still run. */
