@@ -68,6 +68,7 @@ const signals = handleSignals('dpe', DPE_SETTINGS, ctx, {
 // A cluster's CPE started it: once that CPE is gone, another one runs this
 // deployable as soon as the dead one's lease runs out, so this copy stops now.
 const boundTo = Number(process.env[DPE_BOUND_TO_ENV] ?? 0);
+const ORPHAN_EXIT_MS = 1500;
 if (boundTo > 0) {
   const orphaned = setInterval(() => {
     if (process.ppid === boundTo) return;
@@ -76,6 +77,9 @@ if (boundTo > 0) {
       cpe_pid: boundTo,
     });
     process.kill(process.pid, 'SIGTERM');
+    // Its engine stops at once; the process must be gone well before the
+    // dead CPE's lease can run out, even if the bus does not close in time.
+    setTimeout(() => process.exit(0), ORPHAN_EXIT_MS);
   }, 500);
   orphaned.unref();
 }

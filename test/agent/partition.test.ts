@@ -196,12 +196,23 @@ describe('a real network partition (namespaces, veth, a real agent on each side)
       'both reachable only between the return and the stop',
     );
     assert.ok(stoppedAt - healed < 15_000, `the old copy stopped ${stoppedAt - healed} ms after`);
-    const stop = events
-      .slice(mark)
-      .find(
-        (e) =>
-          e.name === 'action_finished' && e.values.type === 'stop' && e.values.assembly === 'a',
-      );
+    // The event travels through the CPE's log: it may come after the status.
+    const stop = await waitFor(
+      () =>
+        Promise.resolve(
+          events
+            .slice(mark)
+            .find(
+              (e) =>
+                e.name === 'action_finished' &&
+                e.values.type === 'stop' &&
+                e.values.assembly === 'a',
+            ),
+        ),
+      (e) => e !== undefined,
+      10_000,
+      'the event of the old copy stopped',
+    );
     assert.match(qmfText(stop?.values.reason), /rsc_a_db runs on .*keep b, stop it on a/);
   });
 });
