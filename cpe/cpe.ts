@@ -458,7 +458,6 @@ export class Cpe {
     // Followers (streams, long polls) end first, so the HTTP server can close.
     await self.events?.close();
     await this.http?.close();
-    self.reconciler?.close();
     this.#server?.close();
     this.#client?.close();
     self.watch?.close();

@@ -11,6 +11,7 @@ import {
 import type { DpeChange } from '../../cpe/supervisor.js';
 import { silentLogger } from '../../lib/log.js';
 import { until } from '../support/bus.js';
+import { processAlive } from '../support/cpe.js';
 
 /** A stand-in DPE that writes a 1 KiB line every millisecond until SIGTERM ends it. */
 const CHATTY = [
@@ -92,14 +93,6 @@ describe('cpe/process-supervisor (real child processes)', function () {
     };
     const first = orphan();
     const second = orphan();
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     await until(
       () =>
         [first, second].every((pid) =>
@@ -115,9 +108,9 @@ describe('cpe/process-supervisor (real child processes)', function () {
     const kept = pidfile.pid;
     assert.ok([first, second].includes(kept));
     const extra = kept === first ? second : first;
-    await until(() => !alive(extra), 5000, 'the second DPE stopped');
-    assert.ok(alive(kept));
+    await until(() => !processAlive(extra), 5000, 'the second DPE stopped');
+    assert.ok(processAlive(kept));
     await ps.stop('lost');
-    assert.equal(alive(kept), false);
+    assert.equal(processAlive(kept), false);
   });
 });

@@ -33,6 +33,16 @@ export function exampleAs(name: string, uuid: string = randomUUID()): string {
   );
 }
 
+/** Whether process `pid` still exists (signal 0). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -164,14 +174,18 @@ export class CpeProcess {
     return file;
   }
 
-  /** Starts it; resolves when it logs "ready". */
-  async start(): Promise<void> {
+  /**
+   * The CPE on this state directory with the process supervisor, its router
+   * on `routerPort` and its HTTP API on `httpPort`, then `args`; under the
+   * options' command prefix (a test host), with the test's settings file.
+   */
+  #spawn(routerPort: number, httpPort: number, args: readonly string[]): ChildProcess {
     const root = packageRoot();
     const main = this.compiled
       ? [join(root, 'dist', 'cpe', 'main.js')]
       : ['--import', 'tsx', join(root, 'cpe', 'main.ts')];
     const [command, ...prefix] = [...(this.options.wrap ?? []), process.execPath];
-    const child = spawn(
+    return spawn(
       command,
       [
         ...prefix,
@@ -181,64 +195,54 @@ export class CpeProcess {
         '--state-dir',
         this.stateDir,
         '--router-port',
-        String(this.port),
-        '--bus-url',
-        this.#ownUrl,
-        '--bus-profile',
-        this.profile,
+        String(routerPort),
         '--http-port',
-        String(this.httpPort),
-        ...(this.options.broker ? ['--no-router-enabled'] : []),
-        ...(this.options.router
-          ? [
-              '--router-host',
-              this.options.router.host,
-              '--router-credentials-file',
-              this.options.router.credentialsFile,
-              '--router-tls-cert',
-              this.options.router.tls.cert,
-              '--router-tls-key',
-              this.options.router.tls.key,
-              '--bus-ca',
-              this.options.router.tls.ca,
-            ]
-          : []),
-        ...(this.options.args ?? []),
+        String(httpPort),
+        ...args,
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, CPE_CONFIG: this.settingsFile, NOTIFY_SOCKET: '' },
       },
     );
+  }
+
+  /** Starts it; resolves when it logs "ready". */
+  async start(): Promise<void> {
+    const child = this.#spawn(this.port, this.httpPort, [
+      '--bus-url',
+      this.#ownUrl,
+      '--bus-profile',
+      this.profile,
+      ...(this.options.broker ? ['--no-router-enabled'] : []),
+      ...(this.options.router
+        ? [
+            '--router-host',
+            this.options.router.host,
+            '--router-credentials-file',
+            this.options.router.credentialsFile,
+            '--router-tls-cert',
+            this.options.router.tls.cert,
+            '--router-tls-key',
+            this.options.router.tls.key,
+            '--bus-ca',
+            this.options.router.tls.ca,
+          ]
+        : []),
+      ...(this.options.args ?? []),
+    ]);
     this.child = child;
     await untilReady(child, 'the CPE', (text) => (this.output += text));
   }
 
   /**
-   * Runs the CPE (sources) on this state directory with `args`, expecting it
-   * to exit: its exit code and what it wrote to stderr.
+   * Runs the CPE on this state directory with `args` (a free router port, the
+   * kernel's HTTP port), expecting it to exit: its exit code and its stderr.
    */
   async runOnce(args: readonly string[]): Promise<{ code: number | null; out: string }> {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(packageRoot(), 'cpe', 'main.ts'),
-        '--supervisor',
-        'process',
-        '--state-dir',
-        this.stateDir,
-        '--router-port',
-        String(await freePort()),
-        '--http-port',
-        '0',
-        ...args,
-      ],
-      { env: { ...process.env, CPE_CONFIG: this.settingsFile, NOTIFY_SOCKET: '' } },
-    );
+    const child = this.#spawn(await freePort(), 0, args);
     let out = '';
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     return { code, out };
   }
