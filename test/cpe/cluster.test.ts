@@ -26,7 +26,7 @@ const NAMES = ((): string[] => {
     if (shares(['cpe-a', 'cpe-b']) && shares(['cpe-a', 'cpe-b', 'cpe-c'])) return names;
   }
 })();
-const TTL_S = 6;
+const TTL_S = 10;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
