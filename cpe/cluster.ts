@@ -28,7 +28,13 @@ import type { QmfMap } from '../lib/bus/qmf.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { replaceFileDurably } from '../lib/files.js';
 import type { Logger } from '../lib/log.js';
-import { LeaseDeadline, preferredMember, quorumImpossible, type MemberProbe } from './ownership.js';
+import {
+  fenceMarginMs,
+  LeaseDeadline,
+  preferredMember,
+  quorumImpossible,
+  type MemberProbe,
+} from './ownership.js';
 
 export interface ClusterOptions {
   /** Every member of the etcd cluster (http://HOST:PORT). */
@@ -59,11 +65,6 @@ const PROBE_MS = 500;
 const REREAD_MS = 10_000;
 /** A keepalive unanswered this long: its stream is replaced, perhaps through another member. */
 const RESEND_MS = 1000;
-
-/** The DPEs are stopped this long before the lease could expire. */
-export function fenceMarginMs(ttlSeconds: number): number {
-  return Math.max(1500, (ttlSeconds * 1000) / 5);
-}
 
 /**
  * An etcd client: calls time out, so that a lost etcd is told rather than

@@ -19,13 +19,13 @@ import type { Logger } from '../lib/log.js';
 import { packageRoot, packageVersion } from '../lib/paths.js';
 import { hostname } from 'node:os';
 import { ORIGINAL_PACKAGE, PACKAGE, qmfText, type QmfMap } from '../lib/bus/qmf.js';
-import { SystemdManager } from '../lib/systemd/manager.js';
 import { CpeApi } from './api.js';
 import { DpeWatch } from './dpe-watch.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 import { Reconciler, type RestartPolicy } from './reconcile.js';
-import { Cluster, fenceMarginMs } from './cluster.js';
-import { EtcdStore } from './etcd-store.js';
+import type { Cluster } from './cluster.js';
+import type { EtcdStore } from './etcd-store.js';
+import { fenceMarginMs } from './ownership.js';
 import { NedbStore, type DeployableStore } from './store.js';
 import type { DpeSupervisor } from './supervisor.js';
 import { SystemdSupervisor } from './systemd-supervisor.js';
@@ -133,6 +133,8 @@ async function chooseSupervisor(o: CpeOptions): Promise<DpeSupervisor> {
     : undefined;
   if (o.supervisor !== 'process') {
     try {
+      // Loaded only here: D-Bus and the cluster's etcd client are heavy to load.
+      const { SystemdManager } = await import('../lib/systemd/manager.js');
       const manager = await SystemdManager.connect(o.log);
       manager.onLost((err) => o.onFatal?.(err));
       return await SystemdSupervisor.create(manager, o.log, prepare);
@@ -348,6 +350,10 @@ export class Cpe {
   async #openStore(): Promise<DeployableStore> {
     const { log, cluster } = this.#o;
     if (!cluster) return NedbStore.open(this.#o.stateDir, log);
+    const [{ Cluster }, { EtcdStore }] = await Promise.all([
+      import('./cluster.js'),
+      import('./etcd-store.js'),
+    ]);
     this.cluster = await Cluster.join({
       ...cluster,
       stateDir: this.#o.stateDir,

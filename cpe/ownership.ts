@@ -5,6 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 
+/** The DPEs are stopped this long before the lease could expire. */
+export function fenceMarginMs(ttlSeconds: number): number {
+  return Math.max(1500, (ttlSeconds * 1000) / 5);
+}
+
 /**
  * The live member that should own `name`: rendezvous hashing (highest
  * random weight). Each member's share is even, and when one joins or leaves

@@ -10,22 +10,13 @@ export type SchemaVersion = (typeof SCHEMA_VERSIONS)[number];
 const TYPES_FILE = 'deployable-types.xsd';
 const VALIDATION_TIMEOUT_MS = 30_000;
 
-interface LoadedSchema {
-  readonly xsd: string;
-  /** Every element name the schema declares, to tell "unknown" from "misplaced". */
-  readonly elements: ReadonlySet<string>;
-}
+const texts = new Map<string, string>();
+const elements = new Map<string, ReadonlySet<string>>();
 
-const loaded = new Map<string, LoadedSchema>();
-
-function load(file: string): LoadedSchema {
-  let schema = loaded.get(file);
-  if (schema === undefined) {
-    const xsd = readFileSync(schemaPath(file), 'utf8');
-    schema = { xsd, elements: declaredElements(xsd) };
-    loaded.set(file, schema);
-  }
-  return schema;
+function load(file: string): string {
+  let xsd = texts.get(file);
+  if (xsd === undefined) texts.set(file, (xsd = readFileSync(schemaPath(file), 'utf8')));
+  return xsd;
 }
 
 function declaredElements(xsd: string): Set<string> {
@@ -44,8 +35,12 @@ function declaredElements(xsd: string): Set<string> {
   return names;
 }
 
+/** Every element name the schema declares, to tell "unknown" from "misplaced": only a bad config needs it. */
 function elementsOf(version: SchemaVersion): ReadonlySet<string> {
-  return load(`deployable-${version}.xsd`).elements;
+  const file = `deployable-${version}.xsd`;
+  let names = elements.get(file);
+  if (names === undefined) elements.set(file, (names = declaredElements(load(file))));
+  return names;
 }
 
 /** One problem libxml2 found, mapped to our codes. */
@@ -90,8 +85,8 @@ async function schemaProblems(text: string, version: SchemaVersion): Promise<Sch
   try {
     const result = await sharedXmllint().validate(
       { fileName: 'config.xml', contents: text },
-      { fileName: file, contents: load(file).xsd },
-      [{ fileName: TYPES_FILE, contents: load(TYPES_FILE).xsd }],
+      { fileName: file, contents: load(file) },
+      [{ fileName: TYPES_FILE, contents: load(TYPES_FILE) }],
       VALIDATION_TIMEOUT_MS,
     );
     if (result.exitCode === 0) return [];
