@@ -4,8 +4,7 @@ import { plan } from '../pe/index.js';
 import { EXIT, UsageError, parseCommandArgs, writeLine, type Command } from './command.js';
 import { ConfigError, loadPeInput } from './pe-input.js';
 import { formatExplanation, formatPlan } from './plan-format.js';
-import { runSimulation } from './simulate-run.js';
-import { FAULT_KINDS, parseFault, parseOffset, type SimFault } from '../dpe/index.js';
+import { FAULT_KINDS, parseFault, parseOffset, type SimFault } from '../lib/sim/faults.js';
 import { SUMMARY } from './summaries.js';
 
 export const simulateCommand: Command = {
@@ -87,9 +86,13 @@ Exit status: 0 planned, 1 bad input, 2 usage error.`,
     }
     if (values.run) {
       try {
+        // The DPE's engine is loaded only for a run: one plan needs the planner alone.
+        const { runSimulation } = await import('./simulate-run.js');
         return await runSimulation(loaded.input, loaded.now, faults, limitMs, values.json, io);
       } catch (err) {
-        if (err instanceof CpeError && err.code === 'BAD_FAULT') throw new UsageError(err.message);
+        // By code, not class: the run's modules are loaded apart (under the tests' loader, a second copy).
+        if ((err as Partial<CpeError>).code === 'BAD_FAULT')
+          throw new UsageError((err as Error).message);
         throw err;
       }
     }

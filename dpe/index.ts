@@ -1,13 +1,11 @@
 /** What other programs use of the DPE: its engine, and the simulator built on it. */
 export { DeployableEngine, DPE_EVENTS, type EngineOptions, type Emit } from './engine.js';
+export { simulate, type SimulationResult, type TimelineEntry } from './simulation.js';
 export {
-  simulate,
   parseFault,
   parseOffset,
   FAULT_KINDS,
   type FaultKind,
   type SimFault,
-  type SimulationResult,
-  type TimelineEntry,
-} from './simulation.js';
+} from '../lib/sim/faults.js';
 export { countersOf } from './status.js';
