@@ -13,7 +13,7 @@
 import { SCORE_INFINITY, type ServiceConfig } from '../lib/config/index.js';
 import { Heap } from '../lib/heap.js';
 import type { PlacementExplanation, PlacementScore } from './types.js';
-import type { World } from './world.js';
+import type { ServiceWhereabouts, World } from './world.js';
 
 /** Preference for the assembly a service is declared under. */
 export const HOME_SCORE = 1;
@@ -51,8 +51,12 @@ export type PlaceResult =
 
 export class Placer {
   readonly #loads = new Map<string, Load>();
-  /** Where each service is, or will be after this plan. */
-  readonly #location = new Map<string, string>();
+  /**
+   * Where a service is moved to by this plan (undefined: taken off its
+   * assembly); the others are where the world found them (`foundAt`). Not a
+   * map of every service: a pass over 100,000 would fill one for nothing.
+   */
+  readonly #moved = new Map<string, string | undefined>();
   readonly #heap = new Heap<HeapEntry>((a, b) => better(a.load, b.load));
   readonly #colocations = new Map<string, { other: string; score: number }[]>();
   readonly #antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
@@ -75,6 +79,10 @@ export class Placer {
         version: 0,
       };
       this.#loads.set(a.name, load);
+    }
+    for (const s of world.services) {
+      const where = foundAt(s);
+      if (where !== undefined) this.#adjust(where, s.config, 1);
     }
     const { colocation, antiAffinity, order } = world.config.constraints;
     const addColocation = (a: string, b: string, score: number): void => {
@@ -112,25 +120,27 @@ export class Placer {
     }
   }
 
-  /** Records that a service occupies an assembly (running, starting, or placed earlier). */
+  /** Records that a service occupies an assembly (starting there, or placed earlier). */
   occupy(service: ServiceConfig, assembly: string): void {
-    const previous = this.#location.get(service.id);
+    const previous = this.locationOf(service.id);
     if (previous === assembly) return;
     if (previous !== undefined) this.#adjust(previous, service, -1);
-    this.#location.set(service.id, assembly);
+    this.#moved.set(service.id, assembly);
     this.#adjust(assembly, service, 1);
   }
 
   /** Forgets a service's location (it is being moved or stopped). */
   vacate(service: ServiceConfig): void {
-    const previous = this.#location.get(service.id);
+    const previous = this.locationOf(service.id);
     if (previous === undefined) return;
-    this.#location.delete(service.id);
+    this.#moved.set(service.id, undefined);
     this.#adjust(previous, service, -1);
   }
 
   locationOf(serviceId: string): string | undefined {
-    return this.#location.get(serviceId);
+    if (this.#moved.has(serviceId)) return this.#moved.get(serviceId);
+    const s = this.world.byId.get(serviceId);
+    return s === undefined ? undefined : foundAt(s);
   }
 
   isConstrained(serviceId: string): boolean {
@@ -153,7 +163,7 @@ export class Placer {
    * Ends the initial occupancy (what already runs where) and builds the heap
    * once from it, instead of pushing an entry per service on the way.
    */
-  seal(): void {
+  #seal(): void {
     if (this.#sealed) return;
     this.#sealed = true;
     for (const load of this.#loads.values()) {
@@ -164,7 +174,7 @@ export class Placer {
 
   /** Chooses an assembly and occupies it; or says why none will do. */
   place(request: PlaceRequest): PlaceResult {
-    this.seal();
+    this.#seal();
     const { service } = request;
     const fast =
       service.allowed === 'any' && !this.#constrained.has(service.id) && request.current === null;
@@ -267,7 +277,7 @@ export class Placer {
         : service.allowed === 'any'
           ? [...this.#loads.keys()]
           : service.allowed;
-    const own = current === null ? undefined : this.#location.get(service.id);
+    const own = current === null ? undefined : this.locationOf(service.id);
     return names.map((name): PlacementScore => {
       const load = this.#loads.get(name)!;
       const parts: Record<string, number> = {};
@@ -279,7 +289,7 @@ export class Placer {
       if (name === current) parts.stickiness = service.stickiness;
       let blockedBy = excludedBy;
       for (const c of this.#colocations.get(service.id) ?? []) {
-        const where = this.#location.get(c.other);
+        const where = this.locationOf(c.other);
         if (where === name) parts[`with ${c.other}`] = c.score;
         else if (c.score >= SCORE_INFINITY) {
           blockedBy ??=
@@ -289,7 +299,7 @@ export class Placer {
         }
       }
       for (const aa of this.#antiAffinity.get(service.id) ?? []) {
-        const clash = aa.others.find((o) => this.#location.get(o) === name);
+        const clash = aa.others.find((o) => this.locationOf(o) === name);
         if (clash === undefined) continue;
         if (aa.score <= -SCORE_INFINITY) blockedBy ??= `must not share an assembly with ${clash}`;
         else parts[`apart from ${clash}`] = aa.score;
@@ -304,9 +314,9 @@ export class Placer {
   #dependantsBlock(service: ServiceConfig, load: Load): string | null {
     let cpu = service.utilization.cpu ?? 0;
     let mem = service.utilization.memoryMb ?? 0;
-    if (this.#location.get(service.id) === load.name) cpu = mem = 0; // counted already
+    if (this.locationOf(service.id) === load.name) cpu = mem = 0; // counted already
     for (const d of this.#dependants.get(service.id) ?? []) {
-      const there = this.#location.get(d.id) === load.name;
+      const there = this.locationOf(d.id) === load.name;
       const why = this.canHost(d, load.name);
       if (why !== null) return `${d.id} (which must run with it) cannot: ${why}`;
       if (!there) {
@@ -329,11 +339,11 @@ export class Placer {
   canHost(service: ServiceConfig, assembly: string): string | null {
     const load = this.#loads.get(assembly);
     if (!load) return 'no such assembly';
-    const why = this.#eligible(service, load, this.#location.get(service.id) === assembly);
+    const why = this.#eligible(service, load, this.locationOf(service.id) === assembly);
     if (why !== null) return why;
     for (const aa of this.#antiAffinity.get(service.id) ?? []) {
       if (aa.score > -SCORE_INFINITY) continue;
-      const clash = aa.others.find((o) => this.#location.get(o) === assembly);
+      const clash = aa.others.find((o) => this.locationOf(o) === assembly);
       if (clash !== undefined) return `must not share an assembly with ${clash}`;
     }
     return null;
@@ -343,7 +353,7 @@ export class Placer {
   #pinnedTo(service: ServiceConfig): string | undefined {
     for (const c of this.#colocations.get(service.id) ?? []) {
       if (c.score < SCORE_INFINITY) continue;
-      const where = this.#location.get(c.other);
+      const where = this.locationOf(c.other);
       if (where !== undefined) return where;
     }
     return undefined;
@@ -397,4 +407,15 @@ function shortList(names: readonly string[]): string {
   return names.length <= 4
     ? names.join(', ')
     : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+}
+
+/**
+ * Where a service counts as placed before this plan: where an action in
+ * flight takes it, else where it runs, else where it failed.
+ */
+export function foundAt(s: ServiceWhereabouts): string | undefined {
+  const target = s.busy.find(
+    (a) => a.type === 'start' || a.type === 'move' || a.type === 'restart',
+  );
+  return target?.to ?? target?.assembly ?? s.running[0] ?? s.failed[0];
 }

@@ -68,14 +68,6 @@ class Planner {
       explain: new Set(options.explain ?? []),
       explained: new Map<string, PlacementExplanation>(),
     };
-    for (const s of world.services) {
-      const target = s.busy.find(
-        (a) => a.type === 'start' || a.type === 'move' || a.type === 'restart',
-      );
-      const where = target?.to ?? target?.assembly ?? s.running[0] ?? s.failed[0];
-      if (where !== undefined) this.#ctx.placer.occupy(s.config, where);
-    }
-    this.#ctx.placer.seal();
   }
 
   apply(decided: readonly { situation: Situation; decisions: readonly Decision[] }[]): void {

@@ -3,7 +3,12 @@
  * service's whereabouts, computed once (O(assemblies + services)) for the
  * classifier, the rules and placement to share.
  */
-import type { AssemblyConfig, DeployableConfig, ServiceConfig } from '../lib/config/index.js';
+import {
+  indexConfig,
+  type AssemblyConfig,
+  type DeployableConfig,
+  type ServiceConfig,
+} from '../lib/config/index.js';
 import { assemblyHealth, type AssemblyHealth } from './health.js';
 import type { AssemblyObservation, InFlightAction, PeInput, ServiceObservation } from './types.js';
 
@@ -27,6 +32,11 @@ export interface ServiceWhereabouts {
   readonly busy: readonly InFlightAction[];
 }
 
+/** The services' whereabouts by id. */
+export interface ServiceLookup {
+  get(id: string): ServiceWhereabouts | undefined;
+}
+
 export interface World {
   readonly now: number;
   readonly input: PeInput;
@@ -34,13 +44,13 @@ export interface World {
   readonly assemblies: ReadonlyMap<string, AssemblyConfig>;
   readonly health: ReadonlyMap<string, AssemblyHealth>;
   readonly services: readonly ServiceWhereabouts[];
-  readonly byId: ReadonlyMap<string, ServiceWhereabouts>;
+  readonly byId: ServiceLookup;
   readonly inFlightByAssembly: ReadonlyMap<string, readonly InFlightAction[]>;
 }
 
 const REACHABLE = new Set(['up', 'suspect']);
 /** The shared empty list (never pushed to: `add` replaces it). */
-const NONE: string[] = [];
+const NONE: readonly string[] = [];
 
 export function isReachable(world: World, assembly: string): boolean {
   return REACHABLE.has(world.health.get(assembly)?.health ?? 'unknown');
@@ -50,37 +60,57 @@ export function observation(world: World, assembly: string): AssemblyObservation
   return world.input.assemblies[assembly];
 }
 
+/**
+ * A pass over 100,000 services must stay near a microsecond each: the
+ * config's indexes are built once per config, not per pass, and a service
+ * that runs in one place allocates only its record and one small array.
+ */
 export function readWorld(input: PeInput, now: number): World {
   const { config } = input;
-  const assemblies = new Map(config.assemblies.map((a) => [a.name, a]));
-  const health = new Map(
-    config.assemblies.map((a) => [
-      a.name,
-      assemblyHealth(a, input.assemblies[a.name], input.bus, now),
-    ]),
-  );
+  const index = indexConfig(config);
+  const health = new Map<string, AssemblyHealth>();
+  const seen = new Map<string, Seen>();
+  const unknownHealth = new Set<string>();
+  for (const a of config.assemblies) {
+    const obs = input.assemblies[a.name];
+    const h = assemblyHealth(a, obs, input.bus, now);
+    health.set(a.name, h);
+    seen.set(a.name, { health: h.health, epoch: obs?.epoch ?? null });
+    if (h.health === 'unknown') unknownHealth.add(a.name);
+  }
   const byService = new Map<string, InFlightAction[]>();
   const byAssembly = new Map<string, InFlightAction[]>();
   for (const action of input.inFlight) {
     if (action.service !== undefined) push(byService, action.service, action);
     if (action.assembly !== undefined) push(byAssembly, action.assembly, action);
   }
-  const unknownHealth = new Set(
-    [...health].filter(([, h]) => h.health === 'unknown').map(([name]) => name),
-  );
-  const services = config.services.map((s) =>
-    whereabouts(s, input.services[s.id], input, health, unknownHealth, byService.get(s.id) ?? []),
-  );
+  const services: ServiceWhereabouts[] = new Array<ServiceWhereabouts>(config.services.length);
+  for (let i = 0; i < config.services.length; i++) {
+    const s = config.services[i]!;
+    services[i] = whereabouts(s, input.services[s.id], seen, unknownHealth, byService.get(s.id));
+  }
+  const positions = index.servicePositions;
   return {
     now,
     input,
     config,
-    assemblies,
+    assemblies: index.assemblies,
     health,
     services,
-    byId: new Map(services.map((s) => [s.config.id, s])),
+    byId: {
+      get: (id) => {
+        const i = positions.get(id);
+        return i === undefined ? undefined : services[i];
+      },
+    },
     inFlightByAssembly: byAssembly,
   };
+}
+
+/** What a service's instance needs of its assembly: one lookup per instance. */
+interface Seen {
+  readonly health: AssemblyHealth['health'];
+  readonly epoch: string | null;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -89,73 +119,83 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
-const NO_INSTANCES: readonly string[] = [];
+const NO_ACTIONS: readonly InFlightAction[] = [];
 
-/**
- * The assemblies a service was observed on, sorted so the result does not
- * depend on the order they were written in. Most services have one: that
- * case allocates a single small array.
- */
-function instanceOrder(obs: ServiceObservation | undefined): readonly string[] {
-  if (obs === undefined) return NO_INSTANCES;
-  let first: string | undefined;
-  let more: string[] | undefined;
-  for (const assembly in obs.instances) {
-    if (first === undefined) first = assembly;
-    else (more ??= [first]).push(assembly);
-  }
-  if (more) return more.sort();
-  return first === undefined ? NO_INSTANCES : [first];
-}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function whereabouts(
   config: ServiceConfig,
   obs: ServiceObservation | undefined,
-  input: PeInput,
-  health: ReadonlyMap<string, AssemblyHealth>,
+  seen: ReadonlyMap<string, Seen>,
   unknownHealth: ReadonlySet<string>,
-  busy: readonly InFlightAction[],
+  busy: readonly InFlightAction[] = NO_ACTIONS,
 ): ServiceWhereabouts {
   // Most services have one instance, running: only allocate what is needed.
-  let running: string[] = NONE;
-  let failed: string[] = NONE;
-  let unknown: string[] = NONE;
-  let lost: string[] = NONE;
-  const add = (list: string[], assembly: string): string[] => {
-    if (list === NONE) return [assembly];
-    list.push(assembly);
-    return list;
+  const w: Mutable<ServiceWhereabouts> = {
+    config,
+    obs,
+    running: NONE,
+    failed: NONE,
+    unknown: NONE,
+    lost: NONE,
+    unseen: false,
+    busy,
   };
-  for (const assembly of instanceOrder(obs)) {
-    const instance = obs!.instances[assembly]!;
-    const h = health.get(assembly)?.health;
-    if (h === undefined) continue; // an assembly no longer in the config
-    const current = instance.epoch === (input.assemblies[assembly]?.epoch ?? null);
-    if (h === 'up' || h === 'suspect') {
-      if (!current) {
-        if (instance.state !== 'stopped') unknown = add(unknown, assembly);
-      } else if (
-        instance.state === 'running' ||
-        instance.state === 'starting' ||
-        instance.state === 'stopping'
-      ) {
-        running = add(running, assembly);
-      } else if (instance.state === 'failed') {
-        failed = add(failed, assembly);
-      } else if (instance.state === 'unknown') {
-        unknown = add(unknown, assembly);
-      }
-    } else if (h === 'down' || h === 'recovering') {
-      if (!(current && instance.state === 'stopped')) lost = add(lost, assembly);
+  if (obs !== undefined) {
+    // Sorted, so that the result does not depend on the order instances were written in.
+    let first: string | undefined;
+    let more: string[] | undefined;
+    for (const assembly in obs.instances) {
+      if (first === undefined) first = assembly;
+      else (more ??= [first]).push(assembly);
     }
+    if (more) for (const assembly of more.sort()) place(w, obs, assembly, seen);
+    else if (first !== undefined) place(w, obs, first, seen);
   }
   // An agent reports every service it runs, so a reachable assembly without a
   // record does not run it; an assembly that has not reported may.
-  const unseen =
+  w.unseen =
     unknownHealth.size > 0 &&
     (config.allowed === 'any'
       ? true
       : config.allowed.some((a) => unknownHealth.has(a)) ||
         Object.keys(obs?.instances ?? {}).some((a) => unknownHealth.has(a)));
-  return { config, obs, running, failed, unknown, lost, unseen, busy };
+  return w;
+}
+
+/** Files one observed instance under running, failed, unknown or lost. */
+function place(
+  w: Mutable<ServiceWhereabouts>,
+  obs: ServiceObservation,
+  assembly: string,
+  seen: ReadonlyMap<string, Seen>,
+): void {
+  const at = seen.get(assembly);
+  if (at === undefined) return; // an assembly no longer in the config
+  const instance = obs.instances[assembly]!;
+  const current = instance.epoch === at.epoch;
+  const h = at.health;
+  if (h === 'up' || h === 'suspect') {
+    if (!current) {
+      if (instance.state !== 'stopped') w.unknown = add(w.unknown, assembly);
+    } else if (
+      instance.state === 'running' ||
+      instance.state === 'starting' ||
+      instance.state === 'stopping'
+    ) {
+      w.running = add(w.running, assembly);
+    } else if (instance.state === 'failed') {
+      w.failed = add(w.failed, assembly);
+    } else if (instance.state === 'unknown') {
+      w.unknown = add(w.unknown, assembly);
+    }
+  } else if (h === 'down' || h === 'recovering') {
+    if (!(current && instance.state === 'stopped')) w.lost = add(w.lost, assembly);
+  }
+}
+
+function add(list: readonly string[], assembly: string): string[] {
+  if (list === NONE) return [assembly];
+  (list as string[]).push(assembly);
+  return list as string[];
 }

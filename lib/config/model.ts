@@ -166,6 +166,8 @@ export const LIMITS = {
 export interface ConfigIndex {
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly assemblies: ReadonlyMap<string, AssemblyConfig>;
+  /** Each service's position in `services`. */
+  readonly servicePositions: ReadonlyMap<string, number>;
 }
 
 const indexes = new WeakMap<DeployableConfig, ConfigIndex>();
@@ -177,6 +179,7 @@ export function indexConfig(config: DeployableConfig): ConfigIndex {
     index = {
       services: new Map(config.services.map((s) => [s.id, s])),
       assemblies: new Map(config.assemblies.map((a) => [a.name, a])),
+      servicePositions: new Map(config.services.map((s, i) => [s.id, i])),
     };
     indexes.set(config, index);
   }
