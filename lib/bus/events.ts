@@ -96,8 +96,14 @@ export class HeartbeatSender {
 
   start(): void {
     if (this.#timer) return;
-    this.beat();
     this.#timer = setInterval(() => this.beat(), this.intervalMs);
+    // A link opened just now has no credit yet: the first beat goes as soon
+    // as it has, not an interval later (a DPE is "ready" at its first beat).
+    if (!this.beat() && this.bus.isUp) {
+      this.bus.sender('topic', this.topic, true).once('sendable', () => {
+        if (this.#timer && this.#sequence === 0) this.beat();
+      });
+    }
   }
 
   /** Sends one heartbeat now (if the bus is up and can take it: a beat never waits); returns whether it was sent. */

@@ -385,6 +385,27 @@ function suite(title: string, setup: (ctx: Mocha.Context) => Promise<Transport>)
       assert.equal(beats.at(-1)?.sequence, 1);
       sub.close();
     });
+
+    it('sends the first heartbeat as soon as its new link can, not an interval later', async () => {
+      const topic = name('hb-first');
+      const beats: Heartbeat[] = [];
+      const sub = subscribeHeartbeats(serverBus, topic, (b) => beats.push(b));
+      await sub.ready;
+      // A new topic: its link is opened by start(), and has no credit yet.
+      const sender = new HeartbeatSender(clientBus, topic, 'agent.wp.first', 3_600_000);
+      sender.start();
+      try {
+        await until(
+          () => beats.length === 1,
+          10_000,
+          'the first heartbeat (the interval is an hour)',
+        );
+        assert.equal(beats[0]?.sequence, 1);
+      } finally {
+        sender.stop();
+        sub.close();
+      }
+    });
   });
 }
 
