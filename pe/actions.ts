@@ -122,13 +122,15 @@ export class ActionSet {
     const pending = new Map<string, number>();
     const dependants = new Map<string, string[]>();
     for (const a of actions.values()) {
-      const inPlan = a.after.filter((d) => actions.has(d));
-      pending.set(a.id, inPlan.length);
-      for (const d of inPlan) {
+      let count = 0;
+      for (const d of a.after) {
+        if (!actions.has(d)) continue;
+        count += 1;
         const list = dependants.get(d);
         if (list) list.push(a.id);
         else dependants.set(d, [a.id]);
       }
+      pending.set(a.id, count);
     }
     const ready = new Heap<Action>(
       (a, b) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id),
@@ -158,7 +160,7 @@ export function canonical(a: Action): Action {
   for (const key of ['service', 'assembly', 'from', 'to', 'level', 'event'] as const) {
     if (a[key] !== undefined) out[key] = a[key];
   }
-  out.after = [...a.after];
+  out.after = a.after; // never changed in place: addDependency makes a new list
   out.priority = a.priority;
   out.rule = a.rule;
   out.reason = a.reason;
@@ -169,8 +171,13 @@ export function canonical(a: Action): Action {
 function sortedFacts(
   facts: Readonly<Record<string, FactValue>>,
 ): Readonly<Record<string, FactValue>> {
-  const keys = Object.keys(facts);
-  if (keys.every((k, i) => i === 0 || keys[i - 1]! < k)) return facts; // already in order
+  let previous: string | undefined;
+  let sorted = true;
+  for (const k in facts) {
+    if (previous !== undefined && previous >= k) sorted = false;
+    previous = k;
+  }
+  if (sorted) return facts;
   return Object.fromEntries(
     Object.keys(facts)
       .sort()

@@ -49,7 +49,7 @@ export interface World {
 }
 
 const REACHABLE = new Set(['up', 'suspect']);
-/** The shared empty list (never pushed to: `add` replaces it). */
+/** The shared empty list (never changed: `add` replaces it). */
 const NONE: readonly string[] = [];
 
 export function isReachable(world: World, assembly: string): boolean {
@@ -75,7 +75,7 @@ export function readWorld(input: PeInput, now: number): World {
     const obs = input.assemblies[a.name];
     const h = assemblyHealth(a, obs, input.bus, now);
     health.set(a.name, h);
-    seen.set(a.name, { health: h.health, epoch: obs?.epoch ?? null });
+    seen.set(a.name, { health: h.health, epoch: obs?.epoch ?? null, alone: [a.name] });
     if (h.health === 'unknown') unknownHealth.add(a.name);
   }
   const byService = new Map<string, InFlightAction[]>();
@@ -111,6 +111,8 @@ export function readWorld(input: PeInput, now: number): World {
 interface Seen {
   readonly health: AssemblyHealth['health'];
   readonly epoch: string | null;
+  /** The list of this assembly alone, shared by every service found only there. */
+  readonly alone: readonly string[];
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -177,25 +179,24 @@ function place(
   const h = at.health;
   if (h === 'up' || h === 'suspect') {
     if (!current) {
-      if (instance.state !== 'stopped') w.unknown = add(w.unknown, assembly);
+      if (instance.state !== 'stopped') w.unknown = add(w.unknown, at);
     } else if (
       instance.state === 'running' ||
       instance.state === 'starting' ||
       instance.state === 'stopping'
     ) {
-      w.running = add(w.running, assembly);
+      w.running = add(w.running, at);
     } else if (instance.state === 'failed') {
-      w.failed = add(w.failed, assembly);
+      w.failed = add(w.failed, at);
     } else if (instance.state === 'unknown') {
-      w.unknown = add(w.unknown, assembly);
+      w.unknown = add(w.unknown, at);
     }
   } else if (h === 'down' || h === 'recovering') {
-    if (!(current && instance.state === 'stopped')) w.lost = add(w.lost, assembly);
+    if (!(current && instance.state === 'stopped')) w.lost = add(w.lost, at);
   }
 }
 
-function add(list: readonly string[], assembly: string): string[] {
-  if (list === NONE) return [assembly];
-  (list as string[]).push(assembly);
-  return list as string[];
+/** The lists are shared and never changed: a second entry makes a new one. */
+function add(list: readonly string[], at: Seen): readonly string[] {
+  return list === NONE ? at.alone : [...list, at.alone[0]!];
 }
