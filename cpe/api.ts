@@ -109,16 +109,14 @@ export class CpeApi {
       timestamp: (this.#d.now ?? Date.now)(),
       values: { id: randomUUID(), ...values },
     };
-    try {
-      this.#d.events.submit([event], 'cpe');
-    } catch (err) {
-      // What it tells of has happened; only its record is lost.
+    // What it tells of has happened; if the store fails, only its record is lost.
+    this.#d.events.submit([event], 'cpe').catch((err: unknown) => {
       this.#d.log.error('an event could not be stored', { event: name, error: errorMessage(err) });
-    }
+    });
   }
 
   /** A DPE's events (events_submit): stored before the answer, so an answered batch is kept. */
-  submitEvents(source: string, list: readonly unknown[]): QmfMap {
+  async submitEvents(source: string, list: readonly unknown[]): Promise<QmfMap> {
     const events: BusEvent[] = [];
     const refused: string[] = [];
     for (const [i, item] of list.entries()) {
@@ -126,7 +124,7 @@ export class CpeApi {
       if (e instanceof Malformed) refused.push(`event ${i}: ${e.reason}`);
       else events.push(e);
     }
-    const r = this.#d.events.submit(events, source);
+    const r = await this.#d.events.submit(events, source);
     return { accepted: r.accepted, duplicates: r.duplicates, refused: [...refused, ...r.refused] };
   }
 
