@@ -20,7 +20,7 @@ export class Heap<T> {
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (!this.less(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      this.#swap(i, parent);
       i = parent;
     }
   }
@@ -39,10 +39,18 @@ export class Heap<T> {
         if (l < items.length && this.less(items[l]!, items[smallest]!)) smallest = l;
         if (r < items.length && this.less(items[r]!, items[smallest]!)) smallest = r;
         if (smallest === i) break;
-        [items[i], items[smallest]] = [items[smallest]!, items[i]!];
+        this.#swap(i, smallest);
         i = smallest;
       }
     }
     return top;
+  }
+
+  /** Not a destructuring swap: that allocates an array each time it is not optimized away. */
+  #swap(i: number, j: number): void {
+    const items = this.#items;
+    const t = items[i]!;
+    items[i] = items[j]!;
+    items[j] = t;
   }
 }

@@ -4,7 +4,7 @@
  * Placer, in placement order, a never-twice one only after its old assembly
  * is confirmed stopped.
  */
-import { SCORE_INFINITY, type ServiceConfig } from '../lib/config/index.js';
+import { SCORE_INFINITY } from '../lib/config/index.js';
 import type { PlanContext } from './context.js';
 import type { Decision } from './engine.js';
 import { fence } from './expand.js';
@@ -143,21 +143,24 @@ export function placementOrder(
   if (ra !== rb) return ra - rb;
   if (a.config.unique !== b.config.unique) return a.config.unique ? -1 : 1;
   // Those that can go home first: a homeless service must not crowd another's home.
-  const homeUp = (s: ServiceWhereabouts): number =>
-    world.health.get(s.config.home)?.health === 'up' ? 0 : 1;
-  if (homeUp(a) !== homeUp(b)) return homeUp(a) - homeUp(b);
-  const mem = (s: ServiceConfig): number => s.utilization.memoryMb ?? 0;
-  const cpu = (s: ServiceConfig): number => s.utilization.cpu ?? 0;
-  if (mem(a.config) !== mem(b.config)) return mem(b.config) - mem(a.config);
-  if (cpu(a.config) !== cpu(b.config)) return cpu(b.config) - cpu(a.config);
+  const aHome = world.health.get(a.config.home)?.health === 'up' ? 0 : 1;
+  const bHome = world.health.get(b.config.home)?.health === 'up' ? 0 : 1;
+  if (aHome !== bHome) return aHome - bHome;
+  const aMem = a.config.utilization.memoryMb ?? 0;
+  const bMem = b.config.utilization.memoryMb ?? 0;
+  if (aMem !== bMem) return bMem - aMem;
+  const aCpu = a.config.utilization.cpu ?? 0;
+  const bCpu = b.config.utilization.cpu ?? 0;
+  if (aCpu !== bCpu) return bCpu - aCpu;
   return a.config.id < b.config.id ? -1 : a.config.id > b.config.id ? 1 : 0;
 }
 
-const ranks = new WeakMap<World, Map<string, number>>();
+/** By config: the ranks follow from its constraints alone. */
+const ranks = new WeakMap<World['config'], Map<string, number>>();
 
 /** Depth in the "runs with" graph: a service is placed after what it must run with. */
 export function placementRanks(world: World): Map<string, number> {
-  const rank = ranks.get(world);
+  const rank = ranks.get(world.config);
   if (rank) return rank;
   const edges = new Map<string, string[]>();
   const link = (from: string, to: string): void => {
@@ -177,6 +180,6 @@ export function placementRanks(world: World): Map<string, number> {
     return d;
   };
   for (const id of edges.keys()) depth(id, new Set());
-  ranks.set(world, computed);
+  ranks.set(world.config, computed);
   return computed;
 }

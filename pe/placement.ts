@@ -10,7 +10,12 @@
  * assembly from a heap ordered by the tie-breakers. That keeps a pass over
  * thousands of services at O(n log m).
  */
-import { SCORE_INFINITY, type ServiceConfig } from '../lib/config/index.js';
+import {
+  indexConfig,
+  SCORE_INFINITY,
+  type DeployableConfig,
+  type ServiceConfig,
+} from '../lib/config/index.js';
 import { Heap } from '../lib/heap.js';
 import type { PlacementExplanation, PlacementScore } from './types.js';
 import type { ServiceWhereabouts, World } from './world.js';
@@ -49,6 +54,67 @@ export type PlaceResult =
   | { readonly ok: true; readonly assembly: string; readonly score: number }
   | { readonly ok: false; readonly reason: string };
 
+/** What a config's constraints say about placing each service: built once per config. */
+interface PlacementRules {
+  readonly colocations: ReadonlyMap<string, readonly { other: string; score: number }[]>;
+  readonly antiAffinity: ReadonlyMap<
+    string,
+    readonly { others: readonly string[]; score: number }[]
+  >;
+  /** What must run with each service (mandatory colocations, colocated orders), by partner. */
+  readonly dependants: ReadonlyMap<string, readonly ServiceConfig[]>;
+  readonly constrained: ReadonlySet<string>;
+}
+
+const rulesByConfig = new WeakMap<DeployableConfig, PlacementRules>();
+
+function placementRules(config: DeployableConfig): PlacementRules {
+  const known = rulesByConfig.get(config);
+  if (known) return known;
+  const colocations = new Map<string, { other: string; score: number }[]>();
+  const antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
+  const dependants = new Map<string, ServiceConfig[]>();
+  const constrained = new Set<string>();
+  const services = indexConfig(config).services;
+  const { colocation, antiAffinity: apart, order } = config.constraints;
+  const addColocation = (a: string, b: string, score: number): void => {
+    const list = colocations.get(a) ?? [];
+    list.push({ other: b, score });
+    colocations.set(a, list);
+    constrained.add(a);
+  };
+  // As in Pacemaker, "service with partner" places the partner first and the
+  // service after it, counting where the service may run against the
+  // partner's candidates (ignored only when no candidate would be left).
+  const addDependant = (dependant: string, partner: string): void => {
+    const d = services.get(dependant);
+    if (!d) return;
+    const list = dependants.get(partner);
+    if (list) list.push(d);
+    else dependants.set(partner, [d]);
+  };
+  for (const c of colocation) {
+    addColocation(c.service, c.with, c.score);
+    if (c.score >= SCORE_INFINITY) addDependant(c.service, c.with);
+  }
+  for (const o of order) {
+    if (!o.colocate) continue;
+    addColocation(o.then, o.first, SCORE_INFINITY);
+    addDependant(o.then, o.first);
+  }
+  for (const aa of apart) {
+    for (const s of aa.services) {
+      const list = antiAffinity.get(s) ?? [];
+      list.push({ others: aa.services.filter((x) => x !== s), score: aa.score });
+      antiAffinity.set(s, list);
+      constrained.add(s);
+    }
+  }
+  const rules = { colocations, antiAffinity, dependants, constrained };
+  rulesByConfig.set(config, rules);
+  return rules;
+}
+
 export class Placer {
   readonly #loads = new Map<string, Load>();
   /**
@@ -58,11 +124,10 @@ export class Placer {
    */
   readonly #moved = new Map<string, string | undefined>();
   readonly #heap = new Heap<HeapEntry>((a, b) => better(a.load, b.load));
-  readonly #colocations = new Map<string, { other: string; score: number }[]>();
-  readonly #antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
-  /** What must run with each service (mandatory colocations, colocated orders), by partner. */
-  readonly #dependants = new Map<string, ServiceConfig[]>();
-  readonly #constrained = new Set<string>();
+  readonly #colocations: PlacementRules['colocations'];
+  readonly #antiAffinity: PlacementRules['antiAffinity'];
+  readonly #dependants: PlacementRules['dependants'];
+  readonly #constrained: PlacementRules['constrained'];
   #sealed = false;
 
   constructor(private readonly world: World) {
@@ -84,40 +149,11 @@ export class Placer {
       const where = foundAt(s);
       if (where !== undefined) this.#adjust(where, s.config, 1);
     }
-    const { colocation, antiAffinity, order } = world.config.constraints;
-    const addColocation = (a: string, b: string, score: number): void => {
-      const list = this.#colocations.get(a) ?? [];
-      list.push({ other: b, score });
-      this.#colocations.set(a, list);
-      this.#constrained.add(a);
-    };
-    // As in Pacemaker, "service with partner" places the partner first and the
-    // service after it, counting where the service may run against the
-    // partner's candidates (ignored only when no candidate would be left).
-    const addDependant = (dependant: string, partner: string): void => {
-      const d = world.byId.get(dependant)?.config;
-      if (!d) return;
-      const list = this.#dependants.get(partner);
-      if (list) list.push(d);
-      else this.#dependants.set(partner, [d]);
-    };
-    for (const c of colocation) {
-      addColocation(c.service, c.with, c.score);
-      if (c.score >= SCORE_INFINITY) addDependant(c.service, c.with);
-    }
-    for (const o of order) {
-      if (!o.colocate) continue;
-      addColocation(o.then, o.first, SCORE_INFINITY);
-      addDependant(o.then, o.first);
-    }
-    for (const aa of antiAffinity) {
-      for (const s of aa.services) {
-        const list = this.#antiAffinity.get(s) ?? [];
-        list.push({ others: aa.services.filter((x) => x !== s), score: aa.score });
-        this.#antiAffinity.set(s, list);
-        this.#constrained.add(s);
-      }
-    }
+    const rules = placementRules(world.config);
+    this.#colocations = rules.colocations;
+    this.#antiAffinity = rules.antiAffinity;
+    this.#dependants = rules.dependants;
+    this.#constrained = rules.constrained;
   }
 
   /** Records that a service occupies an assembly (starting there, or placed earlier). */

@@ -59,9 +59,10 @@ export function situations(world: World): Situation[] {
       now: world.now,
     },
   });
-  for (const s of world.services) {
-    for (const [kind, assembly] of classify(world, s)) out.push(make(kind, s, assembly));
-  }
+  const emit: Emit = (kind, s, assembly) => {
+    out.push(make(kind, s, assembly));
+  };
+  for (const s of world.services) classify(world, s, emit);
   for (const a of world.config.assemblies) {
     const h = world.health.get(a.name)!.health;
     const busy = (world.inFlightByAssembly.get(a.name) ?? []).some(
@@ -88,25 +89,26 @@ function backingOff(world: World, assembly: string): boolean {
   return at !== null && world.now < at;
 }
 
-function classify(world: World, s: ServiceWhereabouts): [SituationKind, string | null][] {
-  if (s.busy.length > 0) return []; // an action is in flight: wait for its outcome
-  const found: [SituationKind, string | null][] = [];
-  for (const a of s.unknown) found.push(['service-unknown', a]);
+type Emit = (kind: SituationKind, s: ServiceWhereabouts, assembly: string | null) => void;
+
+/** Emits the service's situations, if any (most services have none: nothing is allocated for them). */
+function classify(world: World, s: ServiceWhereabouts, emit: Emit): void {
+  if (s.busy.length > 0) return; // an action is in flight: wait for its outcome
+  for (const a of s.unknown) emit('service-unknown', s, a);
   const present = s.running.length + s.failed.length;
-  if (present > 1) return [...found, ['service-duplicate', s.running[0] ?? s.failed[0]!]];
-  if (s.failed.length === 1) return [...found, ['service-failed', s.failed[0]!]];
-  if (s.unknown.length > 0 || s.unseen) return found; // find out before starting it anywhere
+  if (present > 1) return emit('service-duplicate', s, s.running[0] ?? s.failed[0]!);
+  if (s.failed.length === 1) return emit('service-failed', s, s.failed[0]!);
+  if (s.unknown.length > 0 || s.unseen) return; // find out before starting it anywhere
   if (s.running.length === 1) {
     const where = s.running[0]!;
     const { home, failback } = s.config;
-    if (misplacement(world, s, where) !== null) return [['service-misplaced', where]];
-    if (failback === 'auto' && where !== home && world.health.get(home)?.health === 'up') {
-      return [['service-failback', where]];
-    }
-    return [];
+    if (misplacement(world, s, where) !== null) return emit('service-misplaced', s, where);
+    if (failback === 'auto' && where !== home && world.health.get(home)?.health === 'up')
+      emit('service-failback', s, where);
+    return;
   }
-  if (s.lost.length > 0) return [['service-lost', s.lost[0]!]];
-  return [['service-stopped', null]];
+  if (s.lost.length > 0) return emit('service-lost', s, s.lost[0]!);
+  emit('service-stopped', s, null);
 }
 
 /**
@@ -122,16 +124,18 @@ export function misplacement(world: World, s: ServiceWhereabouts, where: string)
   const over = overCapacity(world).get(s.config.id);
   if (over !== undefined && over.assembly === where) return over.reason;
   const { partners, rivals } = mandatoryPeers(world);
-  for (const w of partners.get(s.config.id) ?? []) {
+  for (const w of partners.get(s.config.id) ?? NO_PEERS) {
     const at = world.byId.get(w)?.running[0];
     if (at !== undefined && at !== where) return `it must run with ${w}, which runs on ${at}`;
   }
-  for (const other of rivals.get(s.config.id) ?? []) {
+  for (const other of rivals.get(s.config.id) ?? NO_PEERS) {
     if (world.byId.get(other)?.running.includes(where))
       return `it must not share ${where} with ${other}`;
   }
   return null;
 }
+
+const NO_PEERS: readonly string[] = [];
 
 const overByWorld = new WeakMap<World, Map<string, { assembly: string; reason: string }>>();
 
@@ -145,6 +149,21 @@ function overCapacity(world: World): Map<string, { assembly: string; reason: str
   let over = overByWorld.get(world);
   if (over) return over;
   over = new Map();
+  overByWorld.set(world, over);
+  // Most deployables declare no capacity and their agents report none: nothing to sort.
+  const caps = (name: string): { cpuCap: number | null; memCap: number | null } => {
+    const a = world.assemblies.get(name)!;
+    const metrics = world.input.assemblies[name]?.metrics ?? null;
+    return {
+      cpuCap: a.capacity.cpu ?? metrics?.cpus ?? null,
+      memCap: a.capacity.memoryMb ?? metrics?.memoryTotalMb ?? null,
+    };
+  };
+  const capped = (name: string): boolean => {
+    const { cpuCap, memCap } = caps(name);
+    return cpuCap !== null || memCap !== null;
+  };
+  if (!world.config.assemblies.some((a) => capped(a.name))) return over;
   const byAssembly = new Map<string, ServiceWhereabouts[]>();
   for (const s of world.services) {
     const at = s.running[0];
@@ -154,10 +173,7 @@ function overCapacity(world: World): Map<string, { assembly: string; reason: str
     else byAssembly.set(at, [s]);
   }
   for (const [name, services] of byAssembly) {
-    const a = world.assemblies.get(name)!;
-    const metrics = world.input.assemblies[name]?.metrics ?? null;
-    const cpuCap = a.capacity.cpu ?? metrics?.cpus ?? null;
-    const memCap = a.capacity.memoryMb ?? metrics?.memoryTotalMb ?? null;
+    const { cpuCap, memCap } = caps(name);
     if (cpuCap === null && memCap === null) continue;
     const keep = (x: ServiceWhereabouts): string =>
       `${x.config.home === name ? 0 : 1}${x.config.unique ? 0 : 1}${x.config.id}`;
@@ -177,7 +193,6 @@ function overCapacity(world: World): Map<string, { assembly: string; reason: str
       mem += m;
     }
   }
-  overByWorld.set(world, over);
   return over;
 }
 
