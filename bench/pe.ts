@@ -20,7 +20,7 @@ const GROWTH = [
   { assemblies: 100, runs: 50 },
   { assemblies: 1000, runs: 20 },
   { assemblies: 5000, runs: 5 },
-  { assemblies: 10000, runs: 5 },
+  { assemblies: 10000, runs: 9 },
 ];
 
 export async function runPe(): Promise<Figures> {

@@ -130,29 +130,39 @@ export function confirmedStopped(
   return recovery?.state === 'done' && recovery.at >= seen;
 }
 
+/** What placement order compares of a service, read once per sort rather than per comparison. */
+export interface PlacementKey {
+  readonly rank: number;
+  readonly unique: boolean;
+  /** 0 when its home is up. */
+  readonly homeDown: number;
+  readonly mem: number;
+  readonly cpu: number;
+  readonly id: string;
+}
+
+export function placementKey(world: World, s: ServiceWhereabouts | null): PlacementKey | null {
+  if (!s) return null;
+  return {
+    rank: placementRanks(world).get(s.config.id) ?? 0,
+    unique: s.config.unique,
+    homeDown: world.health.get(s.config.home)?.health === 'up' ? 0 : 1,
+    mem: s.config.utilization.memoryMb ?? 0,
+    cpu: s.config.utilization.cpu ?? 0,
+    id: s.config.id,
+  };
+}
+
 /** Colocation partners first, then never-twice, then bigger utilization, then id. */
-export function placementOrder(
-  world: World,
-  a: ServiceWhereabouts | null,
-  b: ServiceWhereabouts | null,
-): number {
+export function comparePlacement(a: PlacementKey | null, b: PlacementKey | null): number {
   if (!a || !b) return 0;
-  const rank = placementRanks(world);
-  const ra = rank.get(a.config.id) ?? 0;
-  const rb = rank.get(b.config.id) ?? 0;
-  if (ra !== rb) return ra - rb;
-  if (a.config.unique !== b.config.unique) return a.config.unique ? -1 : 1;
+  if (a.rank !== b.rank) return a.rank - b.rank;
+  if (a.unique !== b.unique) return a.unique ? -1 : 1;
   // Those that can go home first: a homeless service must not crowd another's home.
-  const aHome = world.health.get(a.config.home)?.health === 'up' ? 0 : 1;
-  const bHome = world.health.get(b.config.home)?.health === 'up' ? 0 : 1;
-  if (aHome !== bHome) return aHome - bHome;
-  const aMem = a.config.utilization.memoryMb ?? 0;
-  const bMem = b.config.utilization.memoryMb ?? 0;
-  if (aMem !== bMem) return bMem - aMem;
-  const aCpu = a.config.utilization.cpu ?? 0;
-  const bCpu = b.config.utilization.cpu ?? 0;
-  if (aCpu !== bCpu) return bCpu - aCpu;
-  return a.config.id < b.config.id ? -1 : a.config.id > b.config.id ? 1 : 0;
+  if (a.homeDown !== b.homeDown) return a.homeDown - b.homeDown;
+  if (a.mem !== b.mem) return b.mem - a.mem;
+  if (a.cpu !== b.cpu) return b.cpu - a.cpu;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /** By config: the ranks follow from its constraints alone. */

@@ -17,7 +17,7 @@ import {
   type ServiceConfig,
 } from '../lib/config/index.js';
 import { Heap } from '../lib/heap.js';
-import type { PlacementExplanation, PlacementScore } from './types.js';
+import type { Health, PlacementExplanation, PlacementScore } from './types.js';
 import type { ServiceWhereabouts, World } from './world.js';
 
 /** Preference for the assembly a service is declared under. */
@@ -27,6 +27,9 @@ export const FAILBACK_SCORE = 100;
 
 interface Load {
   readonly name: string;
+  /** Its place among the assembly names in string order: the last tie-breaker, compared as a number. */
+  readonly order: number;
+  readonly health: Health;
   count: number;
   cpuUsed: number;
   memUsed: number;
@@ -131,10 +134,13 @@ export class Placer {
   #sealed = false;
 
   constructor(private readonly world: World) {
+    const order = nameOrder(world.config);
     for (const a of world.config.assemblies) {
       const metrics = world.input.assemblies[a.name]?.metrics ?? null;
       const load: Load = {
         name: a.name,
+        order: order.get(a.name)!,
+        health: world.health.get(a.name)?.health ?? 'unknown',
         count: 0,
         cpuUsed: 0,
         memUsed: 0,
@@ -190,7 +196,7 @@ export class Placer {
     load.cpuUsed += sign * (service.utilization.cpu ?? 0);
     load.memUsed += sign * (service.utilization.memoryMb ?? 0);
     load.version += 1;
-    if (this.#sealed && this.world.health.get(assembly)?.health === 'up') {
+    if (this.#sealed && load.health === 'up') {
       this.#heap.push({ load, version: load.version });
     }
   }
@@ -203,8 +209,7 @@ export class Placer {
     if (this.#sealed) return;
     this.#sealed = true;
     for (const load of this.#loads.values()) {
-      if (this.world.health.get(load.name)?.health === 'up')
-        this.#heap.push({ load, version: load.version });
+      if (load.health === 'up') this.#heap.push({ load, version: load.version });
     }
   }
 
@@ -397,7 +402,7 @@ export class Placer {
 
   /** Null if the assembly could take the service, else why not. */
   #eligible(service: ServiceConfig, load: Load, alreadyThere = false): string | null {
-    const health = this.world.health.get(load.name)?.health ?? 'unknown';
+    const { health } = load;
     if (health !== 'up' && !(alreadyThere && health === 'suspect')) return `assembly is ${health}`;
     if (service.allowed !== 'any' && !service.allowed.includes(load.name)) return 'not allowed';
     const cpu = service.utilization.cpu ?? 0;
@@ -432,7 +437,20 @@ function better(a: Load, b: Load): boolean {
   const bf = b.memCap === null ? Number.POSITIVE_INFINITY : b.memCap - b.memUsed;
   if (af !== bf) return af > bf;
   if (a.load1 !== b.load1) return a.load1 < b.load1;
-  return a.name < b.name;
+  return a.order < b.order;
+}
+
+const orders = new WeakMap<DeployableConfig, ReadonlyMap<string, number>>();
+
+/** Each assembly's place in string order of the names (as `<` compares them), once per config. */
+function nameOrder(config: DeployableConfig): ReadonlyMap<string, number> {
+  let order = orders.get(config);
+  if (!order) {
+    const names = config.assemblies.map((a) => a.name).sort();
+    order = new Map(names.map((name, i) => [name, i]));
+    orders.set(config, order);
+  }
+  return order;
 }
 
 function round(n: number): number {

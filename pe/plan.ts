@@ -10,7 +10,7 @@ import { fenceBeforeRecovery, followColocations, orderByConstraints } from './co
 import type { PlanContext } from './context.js';
 import { RuleRunner, type Decision } from './engine.js';
 import { expand } from './expand.js';
-import { place, placementOrder } from './place.js';
+import { comparePlacement, place, placementKey, type PlacementKey } from './place.js';
 import { Placer } from './placement.js';
 import { retryAt, situations as listSituations, type Situation } from './situations.js';
 import type { ActionType, PeInput, Plan, PlacementExplanation } from './types.js';
@@ -76,6 +76,7 @@ class Planner {
       decision: Decision;
       vetoes: readonly Decision[];
       priority: number | undefined;
+      key: PlacementKey | null;
     }[] = [];
     for (const { situation, decisions } of decided) {
       const vetoes = decisions.filter((d) => d.type === 'veto');
@@ -91,14 +92,20 @@ class Planner {
         if (veto && PLACING.has(decision.type)) {
           this.#vetoUnplaced(situation, decision, veto);
         } else if (PLACING.has(decision.type)) {
-          placing.push({ situation, decision, vetoes, priority });
+          placing.push({
+            situation,
+            decision,
+            vetoes,
+            priority,
+            key: placementKey(this.world, situation.service),
+          });
         } else {
           ids.push(...expand(this.#ctx, situation, decision));
         }
       }
       this.#finishSituation(ids, vetoes, priority);
     }
-    placing.sort((a, b) => placementOrder(this.world, a.situation.service, b.situation.service));
+    placing.sort((a, b) => comparePlacement(a.key, b.key));
     for (const { situation, decision, vetoes, priority } of placing) {
       this.#finishSituation(place(this.#ctx, situation, decision), vetoes, priority);
     }
