@@ -3,8 +3,10 @@
  * until the CPE answers), check and compile it (the CPE did the schema pass
  * before storing it), tell the CPE which generation it runs through its
  * heartbeat, and fetch again when told the config changed (SIGHUP from
- * systemd's ReloadUnit or the CPE's supervisor, or the CPE's
- * deployable_config_changed event). Around the engine: the agents'
+ * systemd's ReloadUnit or the CPE's supervisor: the CPE reloads a DPE as
+ * long as it beats an older generation). Not from the CPE's
+ * deployable_config_changed event: every DPE would get every event of the
+ * host, a hundred DPEs starting made some 80,000 deliveries. Around the engine: the agents'
  * heartbeats in, agent calls and recovery drivers out, events to the CPE's
  * event log (through the outbox, at least once), the `dpe` object's status,
  * and saved PE inputs.
@@ -13,7 +15,6 @@ import { randomUUID } from 'node:crypto';
 import {
   agentHeartbeats,
   agentNode,
-  CPE_EVENTS,
   CPE_NODE,
   CPE_OBJECT,
   DPE_HEARTBEATS,
@@ -24,7 +25,7 @@ import {
 import type { Bus, Subscription } from '../lib/bus/bus.js';
 import { MethodClient } from '../lib/bus/client.js';
 import { RemoteError } from '../lib/bus/errors.js';
-import { HeartbeatSender, subscribeEvents, subscribeHeartbeats } from '../lib/bus/events.js';
+import { HeartbeatSender, subscribeHeartbeats } from '../lib/bus/events.js';
 import type { Heartbeat, QmfValue } from '../lib/bus/qmf.js';
 import { MethodServer } from '../lib/bus/server.js';
 import { systemClock } from '../lib/clock.js';
@@ -83,7 +84,6 @@ export class Dpe {
   readonly #client: MethodClient;
   readonly #beats: HeartbeatSender;
   readonly #forwarder: EventForwarder;
-  #events: Subscription | undefined;
   #beatsIn: Subscription | undefined;
   #server: MethodServer | undefined;
   #engine: DeployableEngine | undefined;
@@ -150,14 +150,6 @@ export class Dpe {
 
   async start(): Promise<void> {
     this.#forwarder.start();
-    this.#events = subscribeEvents(
-      this.#o.bus,
-      CPE_EVENTS,
-      (e) => {
-        if (Number(e.values.generation) !== this.#generation) this.refetch();
-      },
-      { names: ['deployable_config_changed'], values: { deployable: this.#o.name } },
-    );
     await this.#fetch();
     this.#beats.start();
   }
@@ -310,7 +302,6 @@ export class Dpe {
     this.#beatsIn?.close();
     this.#server?.close();
     this.#beats.stop();
-    this.#events?.close();
     await this.#forwarder.drain(DRAIN_MS);
     this.#forwarder.close();
     this.#client.close();
