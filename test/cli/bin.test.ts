@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CpeClient, CpeProcess, exampleAs } from '../support/cpe.js';
 
 const root = join(import.meta.dirname, '..', '..');
 /**
@@ -241,5 +242,50 @@ describe('words and exits, as an operator meets them (built)', function () {
       r.stderr,
       /^cpectl simulate: --explain nosuch: no such service in the config \(its services: rsc_web1_httpd, rsc_web2_httpd, rsc_db1_mysql\) \[NO_SUCH_SERVICE\]\n$/,
     );
+  });
+});
+
+/** What production runs: the bundles in dist/, the CPE spawning the bundled DPE. */
+describe('the bundled CPE and DPE (built)', function () {
+  this.timeout(120_000);
+  let cpe: CpeProcess | undefined;
+  let api: CpeClient | undefined;
+
+  before(() => {
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'pipe', env });
+  });
+
+  after(async () => {
+    await api?.close();
+    await cpe?.stop();
+  });
+
+  it('creates a deployable whose DPE fetches its config and reports ready, then updates and destroys it', async () => {
+    cpe = await CpeProcess.create(true, { env: { NODE_V8_COVERAGE: '' } });
+    await cpe.start();
+    api = new CpeClient(cpe.url);
+    await api.bus.whenUp(10_000);
+    await api.call('deployable_create', { name: 'bundled', config: exampleAs('bundled') });
+    const ready = async (generation: number): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const s = await api!.call('deployable_status', { name: 'bundled' });
+        if (s.dpe_ready === true && s.generation === generation) return;
+        if (Date.now() > deadline)
+          assert.fail(
+            `the bundled DPE not ready on generation ${generation}: ${JSON.stringify(s)}`,
+          );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await ready(1);
+    const changed = exampleAs('bundled').replace(
+      'monitor_interval="10s"',
+      'monitor_interval="11s"',
+    );
+    assert.notEqual(changed, exampleAs('bundled'));
+    await api.call('deployable_update', { name: 'bundled', config: changed });
+    await ready(2);
+    await api.call('deployable_destroy', { name: 'bundled' });
   });
 });

@@ -88,6 +88,8 @@ export interface CpeProcessOptions {
   readonly args?: readonly string[];
   /** A command prefix it runs under (ip netns exec NS: on a test host). */
   readonly wrap?: readonly string[];
+  /** More environment (its DPEs inherit it). */
+  readonly env?: Readonly<Record<string, string>>;
   /** A broker instead of the embedded router. */
   readonly broker?: { readonly url: string; readonly profile: string };
   /** The router off loopback (then with SASL PLAIN users: a credentials file, and who the CPE is). */
@@ -202,7 +204,12 @@ export class CpeProcess {
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CPE_CONFIG: this.settingsFile, NOTIFY_SOCKET: '' },
+        env: {
+          ...process.env,
+          ...this.options.env,
+          CPE_CONFIG: this.settingsFile,
+          NOTIFY_SOCKET: '',
+        },
       },
     );
   }
