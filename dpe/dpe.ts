@@ -6,10 +6,11 @@
  * systemd's ReloadUnit or the CPE's supervisor: the CPE reloads a DPE as
  * long as it beats an older generation). Not from the CPE's
  * deployable_config_changed event: every DPE would get every event of the
- * host, a hundred DPEs starting made some 80,000 deliveries. Around the engine: the agents'
- * heartbeats in, agent calls and recovery drivers out, events to the CPE's
- * event log (through the outbox, at least once), the `dpe` object's status,
- * and saved PE inputs.
+ * host (a hundred DPEs starting made some 80,000 deliveries).
+ *
+ * Around the engine: the agents' heartbeats in, agent calls and recovery
+ * drivers out, events to the CPE's event log (through the outbox, at least
+ * once), the `dpe` object's status, and saved PE inputs.
  */
 import { randomUUID } from 'node:crypto';
 import {
