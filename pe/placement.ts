@@ -18,7 +18,7 @@ import {
 } from '../lib/config/index.js';
 import { Heap } from '../lib/heap.js';
 import type { Health, PlacementExplanation, PlacementScore } from './types.js';
-import type { ServiceWhereabouts, World } from './world.js';
+import { capacityOf, type ServiceWhereabouts, type World } from './world.js';
 
 /** Preference for the assembly a service is declared under. */
 export const HOME_SCORE = 1;
@@ -136,7 +136,7 @@ export class Placer {
   constructor(private readonly world: World) {
     const order = nameOrder(world.config);
     for (const a of world.config.assemblies) {
-      const metrics = world.input.assemblies[a.name]?.metrics ?? null;
+      const { cpuCap, memCap } = capacityOf(world, a);
       const load: Load = {
         name: a.name,
         order: order.get(a.name)!,
@@ -144,9 +144,9 @@ export class Placer {
         count: 0,
         cpuUsed: 0,
         memUsed: 0,
-        cpuCap: a.capacity.cpu ?? metrics?.cpus ?? null,
-        memCap: a.capacity.memoryMb ?? metrics?.memoryTotalMb ?? null,
-        load1: metrics?.load1 ?? 0,
+        cpuCap,
+        memCap,
+        load1: world.input.assemblies[a.name]?.metrics?.load1 ?? 0,
         version: 0,
       };
       this.#loads.set(a.name, load);

@@ -5,10 +5,16 @@
  * size. Each situation carries the facts its rules read (documented in
  * schemas/README.md, "Rule facts").
  */
-import { SCORE_INFINITY } from '../lib/config/index.js';
+import { SCORE_INFINITY, type AssemblyConfig } from '../lib/config/index.js';
 import { failureWindow } from './escalation.js';
 import type { RuleFacts } from './engine.js';
-import { isReachable, observation, type ServiceWhereabouts, type World } from './world.js';
+import {
+  capacityOf,
+  isReachable,
+  observation,
+  type ServiceWhereabouts,
+  type World,
+} from './world.js';
 
 export type SituationKind =
   | 'service-failed'
@@ -151,19 +157,11 @@ function overCapacity(world: World): Map<string, { assembly: string; reason: str
   over = new Map();
   overByWorld.set(world, over);
   // Most deployables declare no capacity and their agents report none: nothing to sort.
-  const caps = (name: string): { cpuCap: number | null; memCap: number | null } => {
-    const a = world.assemblies.get(name)!;
-    const metrics = world.input.assemblies[name]?.metrics ?? null;
-    return {
-      cpuCap: a.capacity.cpu ?? metrics?.cpus ?? null,
-      memCap: a.capacity.memoryMb ?? metrics?.memoryTotalMb ?? null,
-    };
-  };
-  const capped = (name: string): boolean => {
-    const { cpuCap, memCap } = caps(name);
+  const capped = (a: AssemblyConfig): boolean => {
+    const { cpuCap, memCap } = capacityOf(world, a);
     return cpuCap !== null || memCap !== null;
   };
-  if (!world.config.assemblies.some((a) => capped(a.name))) return over;
+  if (!world.config.assemblies.some(capped)) return over;
   const byAssembly = new Map<string, ServiceWhereabouts[]>();
   for (const s of world.services) {
     const at = s.running[0];
@@ -173,7 +171,7 @@ function overCapacity(world: World): Map<string, { assembly: string; reason: str
     else byAssembly.set(at, [s]);
   }
   for (const [name, services] of byAssembly) {
-    const { cpuCap, memCap } = caps(name);
+    const { cpuCap, memCap } = capacityOf(world, world.assemblies.get(name)!);
     if (cpuCap === null && memCap === null) continue;
     const keep = (x: ServiceWhereabouts): string =>
       `${x.config.home === name ? 0 : 1}${x.config.unique ? 0 : 1}${x.config.id}`;

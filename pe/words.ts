@@ -9,60 +9,45 @@ import type { World } from './world.js';
 
 /**
  * What an action records of its situation (the deployable's counts only for
- * deployable situations), keys sorted. Written out as object literals: a
- * plan can record thousands, and one literal shape per kind of situation is
- * many times faster to build than keys added one by one.
+ * deployable situations), keys sorted. Built from object literals: a plan
+ * can record thousands, and literals are many times faster to build than
+ * keys added one by one.
  */
 export function factsOf(situation: Situation): Record<string, FactValue> {
   const cached = recorded.get(situation);
   if (cached) return cached;
   const { service: sv, assembly: as, deployable: d } = situation.facts;
-  let out: Record<string, unknown>;
-  if (situation.kind === 'deployable') {
-    out = {
-      'deployable.down': d.down,
-      'deployable.recovering': d.recovering,
-      'deployable.suspect': d.suspect,
-      'deployable.up': d.up,
-      situation: situation.kind,
-    };
-  } else if (as && sv) {
-    out = {
-      'assembly.escalate': as.escalate,
-      'assembly.failures': as.failures,
-      'assembly.health': as.health,
-      'assembly.missedBeats': as.missedBeats,
-      'assembly.name': as.name,
-      'assembly.recovery': as.recovery,
-      'service.escalate': sv.escalate,
-      'service.failureSpanMs': sv.failureSpanMs,
-      'service.failures': sv.failures,
-      'service.id': sv.id,
-      'service.state': sv.state,
-      'service.unique': sv.unique,
-      situation: situation.kind,
-    };
-  } else if (sv) {
-    out = {
-      'service.escalate': sv.escalate,
-      'service.failureSpanMs': sv.failureSpanMs,
-      'service.failures': sv.failures,
-      'service.id': sv.id,
-      'service.state': sv.state,
-      'service.unique': sv.unique,
-      situation: situation.kind,
-    };
-  } else {
-    out = {
-      'assembly.escalate': as?.escalate,
-      'assembly.failures': as?.failures,
-      'assembly.health': as?.health,
-      'assembly.missedBeats': as?.missedBeats,
-      'assembly.name': as?.name,
-      'assembly.recovery': as?.recovery,
-      situation: situation.kind,
-    };
-  }
+  const out: Record<string, unknown> =
+    situation.kind === 'deployable'
+      ? {
+          'deployable.down': d.down,
+          'deployable.recovering': d.recovering,
+          'deployable.suspect': d.suspect,
+          'deployable.up': d.up,
+        }
+      : Object.assign(
+          as
+            ? {
+                'assembly.escalate': as.escalate,
+                'assembly.failures': as.failures,
+                'assembly.health': as.health,
+                'assembly.missedBeats': as.missedBeats,
+                'assembly.name': as.name,
+                'assembly.recovery': as.recovery,
+              }
+            : {},
+          sv
+            ? {
+                'service.escalate': sv.escalate,
+                'service.failureSpanMs': sv.failureSpanMs,
+                'service.failures': sv.failures,
+                'service.id': sv.id,
+                'service.state': sv.state,
+                'service.unique': sv.unique,
+              }
+            : {},
+        );
+  out.situation = situation.kind; // sorts last: every other key starts with a-s
   // Only values a fact can hold (a missing or structured field is left out).
   for (const key in out) {
     const v = out[key];

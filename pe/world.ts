@@ -60,6 +60,18 @@ export function observation(world: World, assembly: string): AssemblyObservation
   return world.input.assemblies[assembly];
 }
 
+/** An assembly's capacity: as declared, else as its agent reports it; null where neither says. */
+export function capacityOf(
+  world: World,
+  assembly: AssemblyConfig,
+): { readonly cpuCap: number | null; readonly memCap: number | null } {
+  const metrics = world.input.assemblies[assembly.name]?.metrics ?? null;
+  return {
+    cpuCap: assembly.capacity.cpu ?? metrics?.cpus ?? null,
+    memCap: assembly.capacity.memoryMb ?? metrics?.memoryTotalMb ?? null,
+  };
+}
+
 /**
  * A pass over 100,000 services must stay near a microsecond each: the
  * config's indexes are built once per config, not per pass, and a service
