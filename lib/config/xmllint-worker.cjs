@@ -10,6 +10,14 @@ const { dirname, join } = require('node:path');
 // Requiring the factory also registers xmllint-wasm's own message handler,
 // which ignores messages without its key; ours carry a different one.
 const factory = require('xmllint-wasm/xmllint-node.js');
+// Baseline code only. V8 otherwise recompiles libxml2's hot functions with
+// TurboFan on another thread, which on two cores competes with the checks it
+// is meant to speed up: the first check of a config took ~40 ms instead of
+// ~22, and only after some 15 checks does the optimised code pay off, while
+// this worker goes away after 30 s without one (issue #13). The flag is the
+// process's: the only other wasm, undici's HTTP parser (the CPE's webhooks),
+// reads a few short responses, where baseline code does as well.
+require('node:v8').setFlagsFromString('--liftoff-only');
 const wasmFile = join(dirname(require.resolve('xmllint-wasm/xmllint-node.js')), 'xmllint.wasm');
 const compiled = new WebAssembly.Module(readFileSync(wasmFile));
 
