@@ -151,7 +151,9 @@ export class Placer {
       };
       this.#loads.set(a.name, load);
     }
-    for (const s of world.services) {
+    const { services } = world;
+    for (let i = 0; i < services.length; i++) {
+      const s = services[i]!;
       const where = foundAt(s);
       if (where !== undefined) this.#adjust(where, s.config, 1);
     }
@@ -468,6 +470,8 @@ function shortList(names: readonly string[]): string {
  * flight takes it, else where it runs, else where it failed.
  */
 export function foundAt(s: ServiceWhereabouts): string | undefined {
+  // Most services have nothing in flight: no search (and no closure) for them.
+  if (s.busy.length === 0) return s.running[0] ?? s.failed[0];
   const target = s.busy.find(
     (a) => a.type === 'start' || a.type === 'move' || a.type === 'restart',
   );

@@ -123,8 +123,11 @@ class Planner {
       .filter((t): t is number => t !== null && t > world.now)
       .reduce<number | null>((min, t) => (min === null || t < min ? t : min), null);
     const running = new Map<string, string[]>();
-    for (const s of world.services) {
-      for (const a of s.running) {
+    const { services } = world;
+    for (let i = 0; i < services.length; i++) {
+      const s = services[i]!;
+      for (let j = 0; j < s.running.length; j++) {
+        const a = s.running[j]!;
         const list = running.get(a);
         if (list) list.push(s.config.id);
         else running.set(a, [s.config.id]);

@@ -68,7 +68,8 @@ export function situations(world: World): Situation[] {
   const emit: Emit = (kind, s, assembly) => {
     out.push(make(kind, s, assembly));
   };
-  for (const s of world.services) classify(world, s, emit);
+  const { services } = world;
+  for (let i = 0; i < services.length; i++) classify(world, services[i]!, emit);
   for (const a of world.config.assemblies) {
     const h = world.health.get(a.name)!.health;
     const busy = (world.inFlightByAssembly.get(a.name) ?? []).some(
@@ -100,7 +101,7 @@ type Emit = (kind: SituationKind, s: ServiceWhereabouts, assembly: string | null
 /** Emits the service's situations, if any (most services have none: nothing is allocated for them). */
 function classify(world: World, s: ServiceWhereabouts, emit: Emit): void {
   if (s.busy.length > 0) return; // an action is in flight: wait for its outcome
-  for (const a of s.unknown) emit('service-unknown', s, a);
+  for (let i = 0; i < s.unknown.length; i++) emit('service-unknown', s, s.unknown[i]!);
   const present = s.running.length + s.failed.length;
   if (present > 1) return emit('service-duplicate', s, s.running[0] ?? s.failed[0]!);
   if (s.failed.length === 1) return emit('service-failed', s, s.failed[0]!);
@@ -130,11 +131,15 @@ export function misplacement(world: World, s: ServiceWhereabouts, where: string)
   const over = overCapacity(world).get(s.config.id);
   if (over !== undefined && over.assembly === where) return over.reason;
   const { partners, rivals } = mandatoryPeers(world);
-  for (const w of partners.get(s.config.id) ?? NO_PEERS) {
+  const mine = partners.get(s.config.id) ?? NO_PEERS;
+  for (let i = 0; i < mine.length; i++) {
+    const w = mine[i]!;
     const at = world.byId.get(w)?.running[0];
     if (at !== undefined && at !== where) return `it must run with ${w}, which runs on ${at}`;
   }
-  for (const other of rivals.get(s.config.id) ?? NO_PEERS) {
+  const apart = rivals.get(s.config.id) ?? NO_PEERS;
+  for (let i = 0; i < apart.length; i++) {
+    const other = apart[i]!;
     if (world.byId.get(other)?.running.includes(where))
       return `it must not share ${where} with ${other}`;
   }
@@ -152,10 +157,15 @@ const overByWorld = new WeakMap<World, Map<string, { assembly: string; reason: s
  * then by id — the rest, beyond the capacity, go.
  */
 function overCapacity(world: World): Map<string, { assembly: string; reason: string }> {
+  // Asked for every running service: the lookup is kept apart from the closures
+  // below, whose context V8 would otherwise allocate on every call.
   let over = overByWorld.get(world);
-  if (over) return over;
-  over = new Map();
-  overByWorld.set(world, over);
+  if (!over) overByWorld.set(world, (over = computeOverCapacity(world)));
+  return over;
+}
+
+function computeOverCapacity(world: World): Map<string, { assembly: string; reason: string }> {
+  const over = new Map<string, { assembly: string; reason: string }>();
   // Most deployables declare no capacity and their agents report none: nothing to sort.
   const capped = (a: AssemblyConfig): boolean => {
     const { cpuCap, memCap } = capacityOf(world, a);
@@ -224,8 +234,12 @@ function mandatoryPeers(world: World): Peers {
 
 function runningCounts(world: World): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const s of world.services)
-    for (const a of s.running) counts.set(a, (counts.get(a) ?? 0) + 1);
+  const { services } = world;
+  for (let i = 0; i < services.length; i++) {
+    const { running } = services[i]!;
+    for (let j = 0; j < running.length; j++)
+      counts.set(running[j]!, (counts.get(running[j]!) ?? 0) + 1);
+  }
   return counts;
 }
 

@@ -76,6 +76,9 @@ export function capacityOf(
  * A pass over 100,000 services must stay near a microsecond each: the
  * config's indexes are built once per config, not per pass, and a service
  * that runs in one place allocates only its record and one small array.
+ * Loops over every service, here and in the planner, are indexed: for-of
+ * allocated an iterator result per element wherever V8 did not optimise the
+ * loop, some 10 MB a pass at 100,000 services.
  */
 export function readWorld(input: PeInput, now: number): World {
   const { config } = input;
