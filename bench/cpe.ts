@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { DPE_NODE_FLAGS } from '../cpe/cpe.js';
+import { DPE_NODE_FLAGS } from '../lib/code-cache.js';
 import { subscribeEvents } from '../lib/bus/events.js';
 import { CpeClient, CpeProcess, exampleAs } from '../test/support/cpe.js';
 import { sandboxUnavailable, SystemdSandbox } from '../test/support/systemd-sandbox.js';

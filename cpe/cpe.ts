@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { lockStateDir } from './lock.js';
 import { join } from 'node:path';
 import { CPE_EVENTS, CPE_NODE, CPE_OBJECT } from '../lib/addresses.js';
+import { DPE_NODE_FLAGS } from '../lib/code-cache.js';
 import { subscribeEvents } from '../lib/bus/events.js';
 import type { Bus, Subscription } from '../lib/bus/bus.js';
 import { EmbeddedRouter } from '../lib/bus/router.js';
@@ -81,14 +82,6 @@ export interface CpeOptions {
   /** Something the CPE cannot go on without is gone (the system bus): start over. */
   readonly onFatal?: (err: Error) => void;
 }
-
-/**
- * A DPE's young generation kept small: every heartbeat allocates, and V8
- * would otherwise grow it to 16 MiB semi-spaces and keep them, some 15 MB
- * more per DPE for no gain (the garbage dies young). dpe@.service sets the
- * same in NODE_OPTIONS.
- */
-export const DPE_NODE_FLAGS = ['--max-semi-space-size=1'];
 
 /** This package's DPE: compiled when we run compiled, the sources under tsx otherwise. */
 export function defaultDpeCommand(): string[] {

@@ -83,12 +83,13 @@ if (boundTo > 0) {
   }, 500);
   orphaned.unref();
 }
-try {
-  notifier.status('fetching the config from the CPE');
-  await dpe.start();
-  notifier.ready(`running generation ${dpe.generation}`);
-} catch (err) {
-  await unlessStopping(signals);
-  log.error('cannot start', { error: errorMessage(err) });
-  process.exit(1);
-}
+notifier.status('fetching the config from the CPE');
+// Not a top-level await: the built DPE is one CommonJS bundle (see launch.ts).
+void dpe.start().then(
+  () => notifier.ready(`running generation ${dpe.generation}`),
+  async (err: unknown) => {
+    await unlessStopping(signals);
+    log.error('cannot start', { error: errorMessage(err) });
+    process.exit(1);
+  },
+);
