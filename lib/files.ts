@@ -51,15 +51,30 @@ export function readTokenFile(path: string, setting: string, code = 'TOKEN_UNREA
  * and the directory is fsynced so that the rename itself survives.
  */
 export function replaceFileDurably(file: string, text: string, mode = 0o640): void {
+  replace(file, text, mode, true);
+}
+
+/**
+ * Replaces a file in one step (FILE.tmp renamed over it) without waiting for
+ * the disk: for a file that is rewritten wherever it is found wrong, so that
+ * what a crash loses (a rename not yet on disk may leave it empty) is put
+ * right at the next write. Two fsyncs fewer: ~6 ms of a blocked event loop.
+ */
+export function replaceFile(file: string, text: string, mode = 0o640): void {
+  replace(file, text, mode, false);
+}
+
+function replace(file: string, text: string, mode: number, durable: boolean): void {
   const tmp = `${file}.tmp`;
   const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, text);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, file);
+  if (!durable) return;
   const dir = openSync(dirname(file), 'r');
   try {
     fsyncSync(dir);
