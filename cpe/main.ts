@@ -5,7 +5,7 @@ import {
   daemonContext,
   handleSignals,
   orSettingsError,
-  unlessStopping,
+  startDaemon,
 } from '../lib/daemon.js';
 import { BUS_SETTINGS, DPE_STATE_ROOT, envOf } from '../lib/settings.js';
 import { errorMessage } from '../lib/errors.js';
@@ -178,7 +178,7 @@ const cpe = new Cpe({
   },
 });
 const signals = handleSignals('cpe', CPE_SETTINGS, ctx, { stop: () => cpe.stop() });
-try {
+startDaemon(signals, log, async () => {
   notifier.status('starting');
   await cpe.start();
   const count = (await cpe.store.list()).length;
@@ -190,8 +190,4 @@ try {
     bus: redactUrl(busUrl),
     http: cpe.http?.url ?? null,
   });
-} catch (err) {
-  await unlessStopping(signals);
-  log.error('cannot start', { error: errorMessage(err) });
-  process.exit(1);
-}
+});

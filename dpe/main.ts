@@ -8,9 +8,8 @@ import {
   daemonContext,
   handleSignals,
   orSettingsError,
-  unlessStopping,
+  startDaemon,
 } from '../lib/daemon.js';
-import { errorMessage } from '../lib/errors.js';
 import { allowedCommands } from '../lib/recovery.js';
 import { DPE_BOUND_TO_ENV } from '../lib/settings.js';
 import { Dpe } from './dpe.js';
@@ -83,13 +82,8 @@ if (boundTo > 0) {
   }, 500);
   orphaned.unref();
 }
-notifier.status('fetching the config from the CPE');
-// Not a top-level await: the built DPE is one CommonJS bundle (see launch.ts).
-void dpe.start().then(
-  () => notifier.ready(`running generation ${dpe.generation}`),
-  async (err: unknown) => {
-    await unlessStopping(signals);
-    log.error('cannot start', { error: errorMessage(err) });
-    process.exit(1);
-  },
-);
+startDaemon(signals, log, async () => {
+  notifier.status('fetching the config from the CPE');
+  await dpe.start();
+  notifier.ready(`running generation ${dpe.generation}`);
+});

@@ -1,16 +1,16 @@
 /**
- * The built DPE runs from a V8 code cache (issue #13). A DPE is spawned per
- * deployable, and most of its start went on compiling its bundle and, one by
- * one, the functions it calls on the way to its first heartbeat (settings,
- * the bus handshake, the config parser, the engine): ~40 ms of a ~130 ms
- * start. Node 20 has no compile cache for ES modules, so the DPE is bundled
- * as one CommonJS file and compiled here through vm.Script with the cached
- * code that `npm run build` wrote beside it.
+ * The built daemons run from a V8 code cache (issue #13). A DPE is spawned
+ * per deployable, and most of its start went on compiling its bundle and,
+ * one by one, the functions it calls on the way to its first heartbeat
+ * (settings, the bus handshake, the config parser, the engine): ~40 ms of a
+ * ~130 ms start. Node 20 has no compile cache for ES modules, so each daemon
+ * is bundled as one CommonJS file and compiled here through vm.Script with
+ * the cached code that `npm run build` wrote beside it (lib/launch.ts).
  *
  * V8 checks a cache against its own version, the source and the V8 flags: a
  * cache from another Node or other flags is rejected, and the program is
- * compiled from source as before (only slower). The build writes the cache
- * under DPE_NODE_FLAGS, the flags every DPE runs with.
+ * compiled from source as before (only slower). The build writes each cache
+ * under the flags its daemon runs with in production (CACHED_PROGRAMS).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
@@ -25,6 +25,18 @@ import vm from 'node:vm';
  * same in NODE_OPTIONS; the DPE's code cache is written under them.
  */
 export const DPE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * The daemons that run from a code cache (dist/NAME/main.cjs), with the V8
+ * flags they run with: the CPE spawns DPEs with DPE_NODE_FLAGS, and the
+ * units of the DPE and the agent set the same in NODE_OPTIONS. cpectl stays
+ * ES modules, each command loaded only when it runs.
+ */
+export const CACHED_PROGRAMS: Readonly<Record<string, readonly string[]>> = {
+  cpe: [],
+  dpe: DPE_NODE_FLAGS,
+  agent: DPE_NODE_FLAGS,
+};
 
 /** How a program was compiled: from its cache, or from source (none, or V8 refused it). */
 export type CodeCacheUse = 'used' | 'rejected' | 'absent';

@@ -115,8 +115,26 @@ export function busFrom(
  * A failure while starting that a stop caused (SIGTERM closed the bus under
  * start) is no failure: wait for the stop to exit 0 instead of exiting 1.
  */
-export async function unlessStopping(signals: { stopping(): boolean }): Promise<void> {
+async function unlessStopping(signals: { stopping(): boolean }): Promise<void> {
   if (signals.stopping()) await new Promise(() => undefined);
+}
+
+/**
+ * Runs a daemon's start: a failure is logged ("cannot start", as `explain`
+ * words it) and exits 1, unless a stop caused it. Not a top-level await: the
+ * built daemons are CommonJS bundles (lib/code-cache.ts).
+ */
+export function startDaemon(
+  signals: { stopping(): boolean },
+  log: Logger,
+  start: () => Promise<void>,
+  explain: (err: unknown) => string = errorMessage,
+): void {
+  start().catch(async (err: unknown) => {
+    await unlessStopping(signals);
+    log.error('cannot start', { error: explain(err) });
+    process.exit(1);
+  });
 }
 
 export function handleSignals<T extends SettingsTable>(

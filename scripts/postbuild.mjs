@@ -5,10 +5,11 @@
 // bundled DPE starts some 70 ms sooner (issue #13). The other files in dist/
 // stay as tsc wrote them, for the benchmarks that load one module in process.
 //
-// The DPE, started once per deployable, goes further: it is bundled as one
-// CommonJS file (dist/dpe/dpe.cjs) with a V8 code cache beside it, written
-// here under the flags DPEs run with, and dist/dpe/main.js is a small entry
-// that runs it from that cache (lib/code-cache.ts, dpe/launch.ts).
+// The daemons go further (issue #13): each is bundled as one CommonJS file
+// (dist/NAME/main.cjs) with a V8 code cache beside it, written here under
+// the flags it runs with, and dist/NAME/main.js is a small entry that runs it
+// from that cache (lib/code-cache.ts, lib/launch.ts). cpectl stays ES modules
+// in chunks: each command loads only what it needs.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +18,16 @@ import { build } from 'esbuild';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
 const entries = Object.values(pkg.bin).map((target) => `${root}${target}`);
-const dpeMain = `${root}dist/dpe/main.js`;
-const dpeBundle = `${root}dist/dpe/dpe.cjs`;
+const { CACHED_PROGRAMS } = await import(`${root}dist/lib/code-cache.js`);
+const cached = Object.keys(CACHED_PROGRAMS).map((name) => ({
+  name,
+  main: `${root}dist/${name}/main.js`,
+  bundle: `${root}dist/${name}/main.cjs`,
+  flags: CACHED_PROGRAMS[name],
+}));
+for (const c of cached) {
+  if (!entries.includes(c.main)) throw new Error(`${c.main} is not a bin of package.json`);
+}
 
 // Left to node_modules: native addons, and packages that read their own files
 // at run time (etcd3 loads .proto files beside it; xmllint-wasm runs in a
@@ -36,7 +45,7 @@ const common = {
 rmSync(`${root}dist/chunks`, { recursive: true, force: true });
 await build({
   ...common,
-  entryPoints: entries.filter((file) => file !== dpeMain),
+  entryPoints: entries.filter((file) => !cached.some((c) => c.main === file)),
   outdir: `${root}dist`,
   outbase: `${root}dist`,
   allowOverwrite: true,
@@ -48,35 +57,39 @@ await build({
     js: "import { createRequire as __cpeCreateRequire } from 'node:module'; const require = __cpeCreateRequire(import.meta.url);",
   },
 });
-await build({
-  ...common,
-  entryPoints: [dpeMain],
-  outfile: dpeBundle,
-  format: 'cjs',
-  // The sources find their package (and require native addons) from import.meta.url.
-  define: { 'import.meta.url': '__cpeImportMetaUrl' },
-  banner: { js: "const __cpeImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-});
-await build({
-  ...common,
-  entryPoints: [`${root}dist/dpe/launch.js`],
-  outfile: dpeMain,
-  allowOverwrite: true,
-  format: 'esm',
-});
-// In a process of its own, under the DPE's flags: V8 accepts a cache only under the flags it was written with.
-const { DPE_NODE_FLAGS } = await import(`${root}dist/lib/code-cache.js`);
-const written = spawnSync(
-  process.execPath,
-  [
-    ...DPE_NODE_FLAGS,
-    '--input-type=module',
-    '-e',
-    `import { writeCodeCache } from ${JSON.stringify(`${root}dist/lib/code-cache.js`)};
-     writeCodeCache(${JSON.stringify(dpeBundle)}, ${JSON.stringify(`${dpeBundle}.cache`)});`,
-  ],
-  { stdio: 'inherit' },
-);
-if (written.status !== 0)
-  throw new Error(`writing the DPE's code cache failed (exit ${written.status})`);
+const codeCache = `${root}dist/lib/code-cache.js`;
+for (const c of cached) {
+  await build({
+    ...common,
+    entryPoints: [c.main],
+    outfile: c.bundle,
+    format: 'cjs',
+    // The sources find their package (and require native addons) from import.meta.url.
+    define: { 'import.meta.url': '__cpeImportMetaUrl' },
+    banner: {
+      js: "const __cpeImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+    },
+  });
+  await build({
+    ...common,
+    entryPoints: [`${root}dist/lib/launch.js`],
+    outfile: c.main,
+    allowOverwrite: true,
+    format: 'esm',
+  });
+  // In a process of its own, under the daemon's flags: V8 takes a cache only under the flags it was written with.
+  const written = spawnSync(
+    process.execPath,
+    [
+      ...c.flags,
+      '--input-type=module',
+      '-e',
+      `import { writeCodeCache } from ${JSON.stringify(codeCache)};
+       writeCodeCache(${JSON.stringify(c.bundle)}, ${JSON.stringify(`${c.bundle}.cache`)});`,
+    ],
+    { stdio: 'inherit' },
+  );
+  if (written.status !== 0)
+    throw new Error(`writing the code cache of ${c.name} failed (exit ${written.status})`);
+}
 for (const file of entries) chmodSync(file, 0o755);

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DPE_NODE_FLAGS } from '../../lib/code-cache.js';
+import { CACHED_PROGRAMS, DPE_NODE_FLAGS } from '../../lib/code-cache.js';
 import { CpeClient, CpeProcess, exampleAs } from '../support/cpe.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -290,22 +290,31 @@ describe('the bundled CPE and DPE (built)', function () {
     await api.call('deployable_destroy', { name: 'bundled' });
   });
 
-  it('runs the DPE from the code cache the build wrote: V8 takes it under the flags every DPE runs with', () => {
-    const bundle = join(root, 'dist', 'dpe', 'dpe.cjs');
-    const use = execFileSync(
-      process.execPath,
-      [
-        ...DPE_NODE_FLAGS,
-        '--input-type=module',
-        '-e',
-        `import { compileWithCodeCache } from ${JSON.stringify(join(root, 'dist', 'lib', 'code-cache.js'))};
-         process.stdout.write(compileWithCodeCache(${JSON.stringify(bundle)}, ${JSON.stringify(`${bundle}.cache`)}).use);`,
-      ],
-      { encoding: 'utf8', env },
-    );
-    assert.equal(use, 'used');
-    // systemd starts DPEs with the same flags (the process supervisor passes DPE_NODE_FLAGS).
-    const unit = readFileSync(join(root, 'systemd', 'dpe@.service'), 'utf8');
-    assert.match(unit, new RegExp(`^Environment=NODE_OPTIONS=${DPE_NODE_FLAGS.join(' ')}$`, 'm'));
+  it('runs each daemon from the code cache the build wrote: V8 takes it under the flags the daemon runs with', () => {
+    const units: Record<string, string> = {
+      cpe: 'cpe.service',
+      dpe: 'dpe@.service',
+      agent: 'cpe-agent.service',
+    };
+    for (const [name, flags] of Object.entries(CACHED_PROGRAMS)) {
+      const bundle = join(root, 'dist', name, 'main.cjs');
+      const use = execFileSync(
+        process.execPath,
+        [
+          ...flags,
+          '--input-type=module',
+          '-e',
+          `import { compileWithCodeCache } from ${JSON.stringify(join(root, 'dist', 'lib', 'code-cache.js'))};
+           process.stdout.write(compileWithCodeCache(${JSON.stringify(bundle)}, ${JSON.stringify(`${bundle}.cache`)}).use);`,
+        ],
+        { encoding: 'utf8', env },
+      );
+      assert.equal(use, 'used', name);
+      // systemd starts each with the same flags (the process supervisor passes DPE_NODE_FLAGS).
+      const unit = readFileSync(join(root, 'systemd', units[name]!), 'utf8');
+      const options = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? '';
+      assert.equal(options, flags.join(' '), units[name]);
+    }
+    assert.deepEqual(CACHED_PROGRAMS.dpe, DPE_NODE_FLAGS);
   });
 });
