@@ -89,9 +89,9 @@ export function runWithCodeCache(file: string, cacheFile: string): CodeCacheUse 
 
 /**
  * Writes the code cache of a CommonJS file, with every function compiled:
- * what a DPE calls on its way to ready is not known here, and compiling all
- * of it costs no more to load than the part a run would have reached. Run it
- * under the flags the program will run with. Returns the cache's size.
+ * what a daemon calls on its way to ready is not known here, and a cache of
+ * all of it loaded as fast as one written after a DPE's start (measured).
+ * Run it under the flags the program will run with. Returns the cache's size.
  */
 export function writeCodeCache(file: string, cacheFile: string): number {
   setFlagsFromString('--no-lazy');

@@ -1,15 +1,15 @@
-// After tsc: bundles each entry point named in package.json "bin" in place
-// (dist/cpe/main.js, …), with what they share in dist/chunks/, and marks them
-// executable. Node 20 spends most of a short-lived process resolving and
+// After tsc: bundles each entry point named in package.json "bin" and marks
+// them executable. Node 20 spends most of a short-lived process resolving and
 // compiling ~120 ES modules one by one (fast-xml-parser alone is 20 files): a
-// bundled DPE starts some 70 ms sooner (issue #13). The other files in dist/
+// bundled DPE started some 70 ms sooner (issue #13). The other files in dist/
 // stay as tsc wrote them, for the benchmarks that load one module in process.
 //
-// The daemons go further (issue #13): each is bundled as one CommonJS file
-// (dist/NAME/main.cjs) with a V8 code cache beside it, written here under
-// the flags it runs with, and dist/NAME/main.js is a small entry that runs it
-// from that cache (lib/code-cache.ts, lib/launch.ts). cpectl stays ES modules
-// in chunks: each command loads only what it needs.
+// cpectl is bundled in place as ES modules, with its commands in chunks
+// (dist/chunks/): each command loads only what it needs. The daemons go
+// further: each is bundled as one CommonJS file (dist/NAME/main.cjs) with a
+// V8 code cache beside it, written here under the flags it runs with, and
+// dist/NAME/main.js is a small entry that runs it from that cache
+// (lib/code-cache.ts, lib/launch.ts): compiling was ~40 ms of a DPE's start.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
