@@ -8,10 +8,10 @@
 // (dist/chunks/): each command loads only what it needs. The daemons go
 // further: each is bundled as one CommonJS file (dist/NAME/main.cjs) with a
 // V8 code cache beside it, written here under the flags it runs with, and
-// dist/NAME/main.js is a small entry that runs it from that cache
+// dist/NAME/main.js is a small CommonJS entry that runs it from that cache
 // (lib/code-cache.ts, lib/launch.ts): compiling was ~40 ms of a DPE's start.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -58,25 +58,27 @@ await build({
   },
 });
 const codeCache = `${root}dist/lib/code-cache.js`;
+const commonJs = {
+  ...common,
+  format: 'cjs',
+  // The sources find their package (and require native addons) from import.meta.url.
+  define: { 'import.meta.url': '__cpeImportMetaUrl' },
+  banner: {
+    js: "const __cpeImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+  },
+};
 for (const c of cached) {
+  await build({ ...commonJs, entryPoints: [c.main], outfile: c.bundle });
+  // The launcher is CommonJS too (its folder says so): an ES module entry made
+  // Node load its ES module loader first, ~8 ms of every start. Nothing loads
+  // tsc's other files in these folders once the bundle is built.
   await build({
-    ...common,
-    entryPoints: [c.main],
-    outfile: c.bundle,
-    format: 'cjs',
-    // The sources find their package (and require native addons) from import.meta.url.
-    define: { 'import.meta.url': '__cpeImportMetaUrl' },
-    banner: {
-      js: "const __cpeImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
-    },
-  });
-  await build({
-    ...common,
+    ...commonJs,
     entryPoints: [`${root}dist/lib/launch.js`],
     outfile: c.main,
     allowOverwrite: true,
-    format: 'esm',
   });
+  writeFileSync(`${root}dist/${c.name}/package.json`, '{ "type": "commonjs" }\n');
   // In a process of its own, under the daemon's flags: V8 takes a cache only under the flags it was written with.
   const written = spawnSync(
     process.execPath,
