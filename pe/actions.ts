@@ -118,35 +118,35 @@ export class ActionSet {
 
   /** Dependencies first; among ready actions, higher priority, then id. */
   ordered(): Action[] {
-    const actions = this.#actions;
-    const pending = new Map<string, number>();
-    const dependants = new Map<string, string[]>();
-    for (const a of actions.values()) {
-      let count = 0;
-      for (const d of a.after) {
-        if (!actions.has(d)) continue;
-        count += 1;
-        const list = dependants.get(d);
-        if (list) list.push(a.id);
-        else dependants.set(d, [a.id]);
-      }
-      pending.set(a.id, count);
-    }
-    const ready = new Heap<Action>(
-      (a, b) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id),
+    // Ranked once by (priority, id), so that the heap compares numbers, not
+    // ids (long strings that share their start): a plan can hold thousands.
+    const list = [...this.#actions.values()].sort(
+      (a, b) => b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
     );
-    for (const a of actions.values()) if (pending.get(a.id) === 0) ready.push(a);
+    const rank = new Map<string, number>();
+    for (let i = 0; i < list.length; i++) rank.set(list[i]!.id, i);
+    const pending = new Int32Array(list.length);
+    const dependants: (number[] | undefined)[] = new Array<number[] | undefined>(list.length);
+    for (let i = 0; i < list.length; i++) {
+      for (const d of list[i]!.after) {
+        const j = rank.get(d);
+        if (j === undefined) continue;
+        pending[i]! += 1;
+        (dependants[j] ??= []).push(i);
+      }
+    }
+    const ready = new Heap<number>((a, b) => a < b);
+    for (let i = 0; i < list.length; i++) if (pending[i] === 0) ready.push(i);
     const out: Action[] = [];
     while (ready.size > 0) {
-      const a = ready.pop()!;
-      out.push(canonical(a));
-      for (const d of dependants.get(a.id) ?? []) {
-        const left = pending.get(d)! - 1;
-        pending.set(d, left);
-        if (left === 0) ready.push(actions.get(d)!);
+      const i = ready.pop()!;
+      out.push(canonical(list[i]!));
+      for (const d of dependants[i] ?? []) {
+        pending[d]! -= 1;
+        if (pending[d] === 0) ready.push(d);
       }
     }
-    if (out.length !== actions.size) {
+    if (out.length !== list.length) {
       // Cannot happen: ordering cycles are refused with the config. Fail loudly, not silently.
       throw new Error('planner produced a dependency cycle');
     }
