@@ -5,6 +5,7 @@
  * is confirmed stopped.
  */
 import { SCORE_INFINITY } from '../lib/config/index.js';
+import { memoized } from '../lib/memo.js';
 import type { PlanContext } from './context.js';
 import type { Decision } from './engine.js';
 import { fence } from './expand.js';
@@ -165,20 +166,20 @@ export function comparePlacement(a: PlacementKey | null, b: PlacementKey | null)
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** By config: the ranks follow from its constraints alone. */
-const ranks = new WeakMap<World['config'], Map<string, number>>();
-
 /** Depth in the "runs with" graph: a service is placed after what it must run with. */
 export function placementRanks(world: World): Map<string, number> {
-  const rank = ranks.get(world.config);
-  if (rank) return rank;
+  return ranksOf(world.config);
+}
+
+/** By config: the ranks follow from its constraints alone. */
+const ranksOf = memoized((config: World['config']): Map<string, number> => {
   const edges = new Map<string, string[]>();
   const link = (from: string, to: string): void => {
     edges.set(from, [...(edges.get(from) ?? []), to]);
   };
-  for (const c of world.config.constraints.colocation)
+  for (const c of config.constraints.colocation)
     if (c.score >= SCORE_INFINITY) link(c.service, c.with);
-  for (const o of world.config.constraints.order) if (o.colocate) link(o.then, o.first);
+  for (const o of config.constraints.order) if (o.colocate) link(o.then, o.first);
   const computed = new Map<string, number>();
   const depth = (id: string, seen: Set<string>): number => {
     const known = computed.get(id);
@@ -190,6 +191,5 @@ export function placementRanks(world: World): Map<string, number> {
     return d;
   };
   for (const id of edges.keys()) depth(id, new Set());
-  ranks.set(world.config, computed);
   return computed;
-}
+});

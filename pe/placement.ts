@@ -17,6 +17,7 @@ import {
   type ServiceConfig,
 } from '../lib/config/index.js';
 import { Heap } from '../lib/heap.js';
+import { memoized } from '../lib/memo.js';
 import type { Health, PlacementExplanation, PlacementScore } from './types.js';
 import { capacityOf, type ServiceWhereabouts, type World } from './world.js';
 
@@ -69,11 +70,7 @@ interface PlacementRules {
   readonly constrained: ReadonlySet<string>;
 }
 
-const rulesByConfig = new WeakMap<DeployableConfig, PlacementRules>();
-
-function placementRules(config: DeployableConfig): PlacementRules {
-  const known = rulesByConfig.get(config);
-  if (known) return known;
+const placementRules = memoized((config: DeployableConfig): PlacementRules => {
   const colocations = new Map<string, { other: string; score: number }[]>();
   const antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
   const dependants = new Map<string, ServiceConfig[]>();
@@ -113,10 +110,8 @@ function placementRules(config: DeployableConfig): PlacementRules {
       constrained.add(s);
     }
   }
-  const rules = { colocations, antiAffinity, dependants, constrained };
-  rulesByConfig.set(config, rules);
-  return rules;
-}
+  return { colocations, antiAffinity, dependants, constrained };
+});
 
 export class Placer {
   readonly #loads = new Map<string, Load>();
@@ -442,18 +437,16 @@ function better(a: Load, b: Load): boolean {
   return a.order < b.order;
 }
 
-const orders = new WeakMap<DeployableConfig, ReadonlyMap<string, number>>();
-
 /** Each assembly's place in string order of the names (as `<` compares them), once per config. */
-function nameOrder(config: DeployableConfig): ReadonlyMap<string, number> {
-  let order = orders.get(config);
-  if (!order) {
-    const names = config.assemblies.map((a) => a.name).sort();
-    order = new Map(names.map((name, i) => [name, i]));
-    orders.set(config, order);
-  }
-  return order;
-}
+const nameOrder = memoized(
+  (config: DeployableConfig): ReadonlyMap<string, number> =>
+    new Map(
+      config.assemblies
+        .map((a) => a.name)
+        .sort()
+        .map((name, i) => [name, i]),
+    ),
+);
 
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;

@@ -6,6 +6,7 @@
  * schemas/README.md, "Rule facts").
  */
 import { SCORE_INFINITY, type AssemblyConfig } from '../lib/config/index.js';
+import { memoized } from '../lib/memo.js';
 import { failureWindow } from './escalation.js';
 import type { RuleFacts } from './engine.js';
 import {
@@ -148,23 +149,13 @@ export function misplacement(world: World, s: ServiceWhereabouts, where: string)
 
 const NO_PEERS: readonly string[] = [];
 
-const overByWorld = new WeakMap<World, Map<string, { assembly: string; reason: string }>>();
-
 /**
  * Services that push a reachable assembly past its capacity (declared, or
  * reported by its agent): they are misplaced and move where there is room,
  * as in Pacemaker. Which stay: those at home first, then never-twice ones,
  * then by id — the rest, beyond the capacity, go.
  */
-function overCapacity(world: World): Map<string, { assembly: string; reason: string }> {
-  // Asked for every running service: the lookup is kept apart from the closures
-  // below, whose context V8 would otherwise allocate on every call.
-  let over = overByWorld.get(world);
-  if (!over) overByWorld.set(world, (over = computeOverCapacity(world)));
-  return over;
-}
-
-function computeOverCapacity(world: World): Map<string, { assembly: string; reason: string }> {
+const overCapacity = memoized((world: World): Map<string, { assembly: string; reason: string }> => {
   const over = new Map<string, { assembly: string; reason: string }>();
   // Most deployables declare no capacity and their agents report none: nothing to sort.
   const capped = (a: AssemblyConfig): boolean => {
@@ -202,7 +193,7 @@ function computeOverCapacity(world: World): Map<string, { assembly: string; reas
     }
   }
   return over;
-}
+});
 
 interface Peers {
   /** What each service must run with. */
@@ -211,26 +202,25 @@ interface Peers {
   readonly rivals: Map<string, string[]>;
 }
 
-const peersByConfig = new WeakMap<World['config'], Peers>();
-
 function mandatoryPeers(world: World): Peers {
-  let peers = peersByConfig.get(world.config);
-  if (peers) return peers;
-  peers = { partners: new Map(), rivals: new Map() };
+  return peersOf(world.config);
+}
+
+const peersOf = memoized((config: World['config']): Peers => {
+  const peers: Peers = { partners: new Map(), rivals: new Map() };
   const add = (map: Map<string, string[]>, key: string, value: string): void => {
     map.set(key, [...(map.get(key) ?? []), value]);
   };
-  for (const c of world.config.constraints.colocation) {
+  for (const c of config.constraints.colocation) {
     if (c.score >= SCORE_INFINITY) add(peers.partners, c.service, c.with);
   }
-  for (const aa of world.config.constraints.antiAffinity) {
+  for (const aa of config.constraints.antiAffinity) {
     if (aa.score > -SCORE_INFINITY) continue;
     for (const id of aa.services)
       for (const other of aa.services) if (other < id) add(peers.rivals, id, other);
   }
-  peersByConfig.set(world.config, peers);
   return peers;
-}
+});
 
 function runningCounts(world: World): Map<string, number> {
   const counts = new Map<string, number>();

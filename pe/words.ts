@@ -2,6 +2,7 @@
  * The words of a plan: which facts an action records of its situation, the
  * incident its id names, and the reason texts an operator reads.
  */
+import { memoized } from '../lib/memo.js';
 import type { Decision } from './engine.js';
 import type { Situation } from './situations.js';
 import type { FactValue } from './types.js';
@@ -11,11 +12,10 @@ import type { World } from './world.js';
  * What an action records of its situation (the deployable's counts only for
  * deployable situations), keys sorted. Built from object literals: a plan
  * can record thousands, and literals are many times faster to build than
- * keys added one by one.
+ * keys added one by one. Once per situation: the actions made of one share
+ * one record.
  */
-export function factsOf(situation: Situation): Record<string, FactValue> {
-  const cached = recorded.get(situation);
-  if (cached) return cached;
+export const factsOf = memoized((situation: Situation): Record<string, FactValue> => {
   const { service: sv, assembly: as, deployable: d } = situation.facts;
   const out: Record<string, unknown> =
     situation.kind === 'deployable'
@@ -54,13 +54,8 @@ export function factsOf(situation: Situation): Record<string, FactValue> {
     if (!(v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))
       delete out[key];
   }
-  const facts = out as Record<string, FactValue>;
-  recorded.set(situation, facts);
-  return facts;
-}
-
-/** Per situation: the actions made of one share one record. */
-const recorded = new WeakMap<Situation, Record<string, FactValue>>();
+  return out as Record<string, FactValue>;
+});
 
 export function incident(situation: Situation): string {
   const last = situation.facts.service?.lastFailure;

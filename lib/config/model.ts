@@ -3,6 +3,7 @@
  * plain data (JSON-serialisable), with every default filled in, so nothing
  * downstream re-reads the XML or guesses a default.
  */
+import { memoized } from '../memo.js';
 
 /** A _name_ (schemas/README.md): deployables, assemblies, services; it ends up in unit names, addresses and paths. */
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
@@ -170,18 +171,9 @@ export interface ConfigIndex {
   readonly servicePositions: ReadonlyMap<string, number>;
 }
 
-const indexes = new WeakMap<DeployableConfig, ConfigIndex>();
-
 /** A config's services by id and assemblies by name, built once per (frozen) config. */
-export function indexConfig(config: DeployableConfig): ConfigIndex {
-  let index = indexes.get(config);
-  if (!index) {
-    index = {
-      services: new Map(config.services.map((s) => [s.id, s])),
-      assemblies: new Map(config.assemblies.map((a) => [a.name, a])),
-      servicePositions: new Map(config.services.map((s, i) => [s.id, i])),
-    };
-    indexes.set(config, index);
-  }
-  return index;
-}
+export const indexConfig = memoized((config: DeployableConfig): ConfigIndex => ({
+  services: new Map(config.services.map((s) => [s.id, s])),
+  assemblies: new Map(config.assemblies.map((a) => [a.name, a])),
+  servicePositions: new Map(config.services.map((s, i) => [s.id, i])),
+}));
