@@ -310,10 +310,20 @@ describe('the bundled CPE and DPE (built)', function () {
         { encoding: 'utf8', env },
       );
       assert.equal(use, 'used', name);
-      // systemd starts each with the same flags (the process supervisor passes DPE_NODE_FLAGS).
+      // Whatever starts it (its unit, npm's link, an operator) runs node with the
+      // same flags, from its #! line; the process supervisor passes DPE_NODE_FLAGS.
+      const launcher = readFileSync(join(root, 'dist', name, 'main.js'), 'utf8');
+      const shebang = launcher.split('\n', 1)[0];
+      assert.equal(
+        shebang,
+        `#!/usr/bin/env ${flags.length > 0 ? '-S ' : ''}${['node', ...flags].join(' ')}`,
+      );
       const unit = readFileSync(join(root, 'systemd', units[name]!), 'utf8');
-      const options = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? '';
-      assert.equal(options, flags.join(' '), units[name]);
+      assert.match(
+        unit,
+        new RegExp(`^ExecStart=/usr/local/bin/${name === 'agent' ? 'cpe-agent' : name}\\b`, 'm'),
+      );
+      assert.doesNotMatch(unit, /NODE_OPTIONS/, units[name]);
     }
   });
 });

@@ -12,7 +12,15 @@
  * host's file system to a port inside, fronted by a host TCP port.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,12 +142,10 @@ export class SystemdSandbox {
       ['dpe', 'dpe'],
       ['cpe-agent', 'agent'],
     ] as const) {
+      // Links, as `npm install -g` makes them: each runs under the node flags on its #! line.
       const file = this.path(`${BIN}/${cmd}`);
-      writeFileSync(
-        file,
-        `#!/bin/sh\nexec ${process.execPath} ${PROJECT}/dist/${main}/main.js "$@"\n`,
-        { mode: 0o755 },
-      );
+      rmSync(file, { force: true });
+      symlinkSync(`${PROJECT}/dist/${main}/main.js`, file);
     }
     await this.exec(['sh', `${PROJECT}/scripts/install-systemd.sh`, BIN, '/run/systemd/system']);
     // The sandbox shares the host's /etc: the host's /etc/cpe/cpe.json must not leak
