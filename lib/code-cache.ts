@@ -20,8 +20,10 @@ import vm from 'node:vm';
 
 /**
  * The node flags of every DPE and agent: the CPE spawns DPEs with them, and
- * dpe@.service and cpe-agent.service put them on node's command line (Node
- * refuses the second in NODE_OPTIONS); each code cache is written under them.
+ * the build writes them on the #! line of dist/dpe/main.js and
+ * dist/agent/main.js, which their units, npm's links and an operator all run
+ * (Node refuses the second in NODE_OPTIONS). Each code cache is written
+ * under them.
  *
  * - A small young generation: every heartbeat allocates, and V8 would
  *   otherwise grow it to 16 MiB semi-spaces and keep them, some 15 MB more
@@ -39,9 +41,9 @@ export const DPE_NODE_FLAGS: readonly string[] = [
 
 /**
  * The daemons that run from a code cache (dist/NAME/main.cjs), with the V8
- * flags they run with: the CPE spawns DPEs with DPE_NODE_FLAGS, and the
- * units of the DPE and the agent run node with the same. cpectl stays
- * ES modules, each command loaded only when it runs.
+ * flags they run with (on their launcher's #! line; the CPE spawns DPEs
+ * with DPE_NODE_FLAGS). cpectl stays ES modules, each command loaded only
+ * when it runs.
  */
 export const CACHED_PROGRAMS: Readonly<Record<string, readonly string[]>> = {
   cpe: [],
