@@ -4,7 +4,6 @@
  * own process group, and past its time limit the whole group is killed —
  * a resource agent's or recovery script's children die with it.
  */
-import { spawn } from 'node:child_process';
 import { errorMessage } from './errors.js';
 
 export interface RunOptions {
@@ -29,11 +28,14 @@ export interface RunResult {
 /** After the program exits, how long its output may still arrive (a daemon it left may hold the pipes). */
 const DRAIN_MS = 200;
 
-export function runProgram(
+export async function runProgram(
   file: string,
   args: readonly string[],
   o: RunOptions,
 ): Promise<RunResult> {
+  // Loaded on first use: most DPEs never run a program (only to fence), and
+  // child_process (with dgram, which it loads) was ~0.4 MB of each.
+  const { spawn } = await import('node:child_process');
   const max = o.maxOutput ?? 4096;
   return new Promise((resolve) => {
     const out = { stdout: '', stderr: '' };

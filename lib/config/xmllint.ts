@@ -6,8 +6,10 @@
  * process alive, and goes away after a while without requests: it holds
  * some 20 MB that a daemon validating now and then should not keep.
  */
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type * as WorkerThreads from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { packageRoot } from '../paths.js';
 
 export interface XmllintFile {
@@ -107,6 +109,12 @@ export class Xmllint {
 
   #ensureWorker(): Worker {
     if (this.#worker) return this.#worker;
+    // Loaded here: a DPE, which imports this module with the config's others,
+    // never validates against the schema (the CPE did), and worker_threads
+    // was ~0.3 MB of each.
+    const { Worker } = createRequire(import.meta.url)(
+      'node:worker_threads',
+    ) as typeof WorkerThreads;
     const worker = new Worker(join(packageRoot(), 'lib', 'config', 'xmllint-worker.cjs'), {
       execArgv: [],
       stdout: false,
