@@ -13,9 +13,14 @@ interface DgramSocket {
   send(buf: Buffer, offset: number, length: number, path: string, callback?: () => void): void;
   close(): void;
 }
-const unix = createRequire(import.meta.url)('unix-dgram') as {
+interface UnixDgram {
   createSocket(type: 'unix_dgram'): DgramSocket;
-};
+}
+/**
+ * Loaded on the first notification: where no service manager listens (a DPE
+ * of the process supervisor) neither the addon nor dgram is loaded.
+ */
+const unixDgram = (): UnixDgram => createRequire(import.meta.url)('unix-dgram') as UnixDgram;
 
 export class Notifier {
   readonly #socketPath: string | undefined;
@@ -83,7 +88,7 @@ export class Notifier {
     const path = this.#socketPath;
     if (!path) return;
     if (!this.#socket) {
-      this.#socket = unix.createSocket('unix_dgram');
+      this.#socket = unixDgram().createSocket('unix_dgram');
       this.#socket.on('error', (err) =>
         this.#log.warn('sd_notify failed', { socket: path, error: err.message }),
       );
