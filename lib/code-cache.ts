@@ -58,11 +58,11 @@ function compile(file: string, cachedData?: Buffer): vm.Script {
   // Wrapped as require() wraps a CommonJS module (a #! line blanked, as it does),
   // the same when writing and reading.
   const source = readFileSync(file, 'utf8').replace(/^#!.*/, '');
+  // No import() in it: a function deserialized from a cache has no module
+  // loader to call (the build turns a bundle's into require()).
   return new vm.Script(Module.wrap(source), {
     filename: file,
     ...(cachedData ? { cachedData } : {}),
-    // A bundle has no import() of its own left, but a dependency might.
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
 }
 

@@ -4,7 +4,9 @@
  * own process group, and past its time limit the whole group is killed —
  * a resource agent's or recovery script's children die with it.
  */
+import type * as ChildProcess from 'node:child_process';
 import { errorMessage } from './errors.js';
+import { onFirstUse } from './lazy.js';
 
 export interface RunOptions {
   readonly env: NodeJS.ProcessEnv;
@@ -25,17 +27,19 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+// Most DPEs never run a program (only to fence), and child_process (with
+// dgram, which it loads) was ~0.4 MB of each.
+const childProcess = onFirstUse<typeof ChildProcess>('node:child_process');
+
 /** After the program exits, how long its output may still arrive (a daemon it left may hold the pipes). */
 const DRAIN_MS = 200;
 
-export async function runProgram(
+export function runProgram(
   file: string,
   args: readonly string[],
   o: RunOptions,
 ): Promise<RunResult> {
-  // Loaded on first use: most DPEs never run a program (only to fence), and
-  // child_process (with dgram, which it loads) was ~0.4 MB of each.
-  const { spawn } = await import('node:child_process');
+  const { spawn } = childProcess();
   const max = o.maxOutput ?? 4096;
   return new Promise((resolve) => {
     const out = { stdout: '', stderr: '' };

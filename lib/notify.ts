@@ -5,7 +5,7 @@
  * and the npm systemd-notify package only spawns the binary, which cannot
  * keep a watchdog fed from our PID). Silent when NOTIFY_SOCKET is unset.
  */
-import { createRequire } from 'node:module';
+import { onFirstUse } from './lazy.js';
 import type { Logger } from './log.js';
 
 interface DgramSocket {
@@ -20,7 +20,7 @@ interface UnixDgram {
  * Loaded on the first notification: where no service manager listens (a DPE
  * of the process supervisor) neither the addon nor dgram is loaded.
  */
-const unixDgram = (): UnixDgram => createRequire(import.meta.url)('unix-dgram') as UnixDgram;
+const unixDgram = onFirstUse<UnixDgram>('unix-dgram');
 
 export class Notifier {
   readonly #socketPath: string | undefined;

@@ -68,6 +68,11 @@ const commonJs = {
   // stay (error classes take theirs from the class).
   minifyWhitespace: true,
   minifySyntax: true,
+  // Every import() made a require(): V8 keeps no module loader for functions
+  // it deserializes from a code cache, so an import() left in a bundle failed
+  // when it ran ("A dynamic import callback was not specified"), as a DPE's
+  // first recovery command did.
+  supported: { 'dynamic-import': false },
   // The sources find their package (and require native addons) from import.meta.url.
   define: { 'import.meta.url': '__cpeImportMetaUrl' },
   banner: {

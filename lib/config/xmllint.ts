@@ -6,11 +6,14 @@
  * process alive, and goes away after a while without requests: it holds
  * some 20 MB that a daemon validating now and then should not keep.
  */
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as WorkerThreads from 'node:worker_threads';
-import type { Worker } from 'node:worker_threads';
+import { onFirstUse } from '../lazy.js';
 import { packageRoot } from '../paths.js';
+
+// A DPE imports this module with the config's others but never validates
+// against the schema (the CPE did): worker_threads was ~0.3 MB of each.
+const workerThreads = onFirstUse<typeof WorkerThreads>('node:worker_threads');
 
 export interface XmllintFile {
   readonly fileName: string;
@@ -34,7 +37,7 @@ interface Pending {
 const PAGE = 64 * 1024;
 
 export class Xmllint {
-  #worker: Worker | undefined;
+  #worker: WorkerThreads.Worker | undefined;
   #queue: Pending[] = [];
   #current: { pending: Pending; timer: NodeJS.Timeout } | undefined;
   #nextId = 1;
@@ -107,14 +110,9 @@ export class Xmllint {
     worker.postMessage(pending.message);
   }
 
-  #ensureWorker(): Worker {
+  #ensureWorker(): WorkerThreads.Worker {
     if (this.#worker) return this.#worker;
-    // Loaded here: a DPE, which imports this module with the config's others,
-    // never validates against the schema (the CPE did), and worker_threads
-    // was ~0.3 MB of each.
-    const { Worker } = createRequire(import.meta.url)(
-      'node:worker_threads',
-    ) as typeof WorkerThreads;
+    const { Worker } = workerThreads();
     const worker = new Worker(join(packageRoot(), 'lib', 'config', 'xmllint-worker.cjs'), {
       execArgv: [],
       stdout: false,

@@ -310,6 +310,8 @@ describe('the bundled CPE and DPE (built)', function () {
         { encoding: 'utf8', env },
       );
       assert.equal(use, 'used', name);
+      // No import() left: from a cache it has no loader to call (a DPE's recovery commands failed so).
+      assert.doesNotMatch(readFileSync(bundle, 'utf8'), /[^\w$.]import\(/, name);
       // Whatever starts it (its unit, npm's link, an operator) runs node with the
       // same flags, from its #! line; the process supervisor passes DPE_NODE_FLAGS.
       const launcher = readFileSync(join(root, 'dist', name, 'main.js'), 'utf8');
