@@ -138,7 +138,7 @@ class Planner {
       now: world.now,
       actions: this.#ctx.actions.ordered(),
       vetoed: this.#ctx.actions.vetoed,
-      waiting: world.input.inFlight.map((a) => a.id).sort(),
+      waiting: inFlightIds(world),
       assemblies: world.config.assemblies.map((a) => {
         const h = world.health.get(a.name)!;
         return {
@@ -164,8 +164,9 @@ class Planner {
     const unheard = world.config.assemblies
       .filter((a) => world.health.get(a.name)!.health === 'unknown')
       .map((a) => a.name);
+    if (unheard.length === 0) return [];
     const waiting = world.services.filter((s) => s.unseen && s.running.length === 0).length;
-    if (unheard.length === 0 || waiting === 0) return [];
+    if (waiting === 0) return [];
     return [
       `${waiting} service${waiting === 1 ? '' : 's'} not started until ${unheard.join(', ')} report${unheard.length === 1 ? 's' : ''} (each may already run there)`,
     ];
@@ -217,6 +218,16 @@ class Planner {
       else if (priority !== undefined) this.#ctx.actions.setPriority(id, priority);
     }
   }
+}
+
+/**
+ * The ids of the actions in flight, sorted. Apart from `finish`: sorting the
+ * (usually empty) result of a map there deoptimised it on every other pass.
+ */
+function inFlightIds(world: World): string[] {
+  const ids: string[] = [];
+  for (const a of world.input.inFlight) ids.push(a.id);
+  return ids.sort();
 }
 
 function vetoMatches(veto: Decision, type: string): boolean {

@@ -9,6 +9,7 @@ import { SCORE_INFINITY, type AssemblyConfig } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
 import { failureWindow } from './escalation.js';
 import type { RuleFacts } from './engine.js';
+import type { FactValue } from './types.js';
 import {
   capacityOf,
   isReachable,
@@ -36,52 +37,68 @@ export interface Situation {
   /** The assembly it concerns: where the service failed, was lost, or the assembly itself. */
   readonly assembly: string | null;
   readonly facts: RuleFacts;
+  /** What its actions record of it (`factsOf`), made on first use and shared by them. */
+  recorded: Readonly<Record<string, FactValue>> | undefined;
 }
 
 export function situations(world: World): Situation[] {
   if (!world.input.bus.connected) return []; // nothing can be known or done without the bus
-  const counts = runningCounts(world);
-  const deployable = deployableFact(world, counts);
-  const out: Situation[] = [];
-  // Shared by every situation on the same assembly (facts are read-only).
-  const assemblyFacts = new Map<string, Record<string, unknown>>();
-  const assemblyFactOf = (name: string): Record<string, unknown> => {
-    let fact = assemblyFacts.get(name);
-    if (!fact) assemblyFacts.set(name, (fact = assemblyFact(world, name, counts)));
-    return fact;
-  };
-  const make = (
-    kind: SituationKind,
-    service: ServiceWhereabouts | null,
-    assembly: string | null,
-  ): Situation => ({
-    kind,
-    service,
-    assembly,
-    facts: {
-      situation: kind,
-      service: service === null ? null : serviceFact(world, service, assembly),
-      assembly: assembly === null ? null : assemblyFactOf(assembly),
-      deployable,
-      now: world.now,
-    },
-  });
-  const emit: Emit = (kind, s, assembly) => {
-    out.push(make(kind, s, assembly));
-  };
+  const list = new SituationList(world);
   const { services } = world;
-  for (let i = 0; i < services.length; i++) classify(world, services[i]!, emit);
+  const checks = placementChecks(world);
+  for (let i = 0; i < services.length; i++) classify(world, services[i]!, list, checks);
   for (const a of world.config.assemblies) {
     const h = world.health.get(a.name)!.health;
     const busy = (world.inFlightByAssembly.get(a.name) ?? []).some(
       (x) => x.type === 'recover-assembly' || x.type === 'fence-assembly',
     );
-    if (h === 'suspect') out.push(make('assembly-suspect', null, a.name));
+    if (h === 'suspect') list.emit('assembly-suspect', null, a.name);
     else if (h === 'down' && !busy && !backingOff(world, a.name))
-      out.push(make('assembly-down', null, a.name));
+      list.emit('assembly-down', null, a.name);
   }
-  out.push(make('deployable', null, null));
-  return out;
+  list.emit('deployable', null, null);
+  return list.out;
+}
+
+/**
+ * A pass's situations as they are found. A class, not closures made per
+ * pass: the loop over every service calls `emit`, and V8 deoptimised that
+ * loop on every pass when the closure it called was a new one.
+ */
+class SituationList {
+  readonly out: Situation[] = [];
+  readonly #counts: ReadonlyMap<string, number>;
+  readonly #deployable: Readonly<Record<string, unknown>>;
+  /** Shared by every situation on the same assembly (facts are read-only). */
+  readonly #assemblyFacts = new Map<string, Record<string, unknown>>();
+
+  constructor(private readonly world: World) {
+    this.#counts = runningCounts(world);
+    this.#deployable = deployableFact(world, this.#counts);
+  }
+
+  emit(kind: SituationKind, service: ServiceWhereabouts | null, assembly: string | null): void {
+    const { world } = this;
+    this.out.push({
+      kind,
+      service,
+      assembly,
+      facts: {
+        situation: kind,
+        service: service === null ? null : serviceFact(world, service, assembly),
+        assembly: assembly === null ? null : this.#assemblyFactOf(assembly),
+        deployable: this.#deployable,
+        now: world.now,
+      },
+      recorded: undefined,
+    });
+  }
+
+  #assemblyFactOf(name: string): Record<string, unknown> {
+    let fact = this.#assemblyFacts.get(name);
+    if (!fact) this.#assemblyFacts.set(name, (fact = assemblyFact(this.world, name, this.#counts)));
+    return fact;
+  }
 }
 
 /** After a failed recovery, the next attempt waits one driver timeout. */
@@ -97,26 +114,30 @@ function backingOff(world: World, assembly: string): boolean {
   return at !== null && world.now < at;
 }
 
-type Emit = (kind: SituationKind, s: ServiceWhereabouts, assembly: string | null) => void;
-
 /** Emits the service's situations, if any (most services have none: nothing is allocated for them). */
-function classify(world: World, s: ServiceWhereabouts, emit: Emit): void {
+function classify(
+  world: World,
+  s: ServiceWhereabouts,
+  list: SituationList,
+  checks: PlacementChecks,
+): void {
   if (s.busy.length > 0) return; // an action is in flight: wait for its outcome
-  for (let i = 0; i < s.unknown.length; i++) emit('service-unknown', s, s.unknown[i]!);
+  for (let i = 0; i < s.unknown.length; i++) list.emit('service-unknown', s, s.unknown[i]!);
   const present = s.running.length + s.failed.length;
-  if (present > 1) return emit('service-duplicate', s, s.running[0] ?? s.failed[0]!);
-  if (s.failed.length === 1) return emit('service-failed', s, s.failed[0]!);
+  if (present > 1) return list.emit('service-duplicate', s, s.running[0] ?? s.failed[0]!);
+  if (s.failed.length === 1) return list.emit('service-failed', s, s.failed[0]!);
   if (s.unknown.length > 0 || s.unseen) return; // find out before starting it anywhere
   if (s.running.length === 1) {
     const where = s.running[0]!;
     const { home, failback } = s.config;
-    if (misplacement(world, s, where) !== null) return emit('service-misplaced', s, where);
+    if (misplacement(world, s, where, checks) !== null)
+      return list.emit('service-misplaced', s, where);
     if (failback === 'auto' && where !== home && world.health.get(home)?.health === 'up')
-      emit('service-failback', s, where);
+      list.emit('service-failback', s, where);
     return;
   }
-  if (s.lost.length > 0) return emit('service-lost', s, s.lost[0]!);
-  emit('service-stopped', s, null);
+  if (s.lost.length > 0) return list.emit('service-lost', s, s.lost[0]!);
+  list.emit('service-stopped', s, null);
 }
 
 /**
@@ -124,14 +145,19 @@ function classify(world: World, s: ServiceWhereabouts, emit: Emit): void {
  * there, apart from what it must run with, or beside what it must never
  * share an assembly with (the later id of such a pair gives way).
  */
-export function misplacement(world: World, s: ServiceWhereabouts, where: string): string | null {
+export function misplacement(
+  world: World,
+  s: ServiceWhereabouts,
+  where: string,
+  checks: PlacementChecks = placementChecks(world),
+): string | null {
   const { allowed } = s.config;
   if (allowed !== 'any' && !allowed.includes(where)) {
     return `it may run only on ${allowed.join(', ')}`;
   }
-  const over = overCapacity(world).get(s.config.id);
+  const { over: overs, partners, rivals } = checks;
+  const over = overs.get(s.config.id);
   if (over !== undefined && over.assembly === where) return over.reason;
-  const { partners, rivals } = mandatoryPeers(world);
   const mine = partners.get(s.config.id) ?? NO_PEERS;
   for (let i = 0; i < mine.length; i++) {
     const w = mine[i]!;
@@ -148,6 +174,16 @@ export function misplacement(world: World, s: ServiceWhereabouts, where: string)
 }
 
 const NO_PEERS: readonly string[] = [];
+
+/** What `misplacement` reads of a pass: looked up once for a loop over every service, not per service. */
+interface PlacementChecks extends Peers {
+  readonly over: ReadonlyMap<string, { assembly: string; reason: string }>;
+}
+
+function placementChecks(world: World): PlacementChecks {
+  const { partners, rivals } = mandatoryPeers(world);
+  return { over: overCapacity(world), partners, rivals };
+}
 
 /**
  * Services that push a reachable assembly past its capacity (declared, or
@@ -301,7 +337,8 @@ function deployableFact(
   const tally = { up: 0, suspect: 0, down: 0, recovering: 0, unknown: 0 };
   for (const h of world.health.values()) tally[h.health] += 1;
   let failed = 0;
-  for (const s of world.services) if (s.failed.length > 0) failed += 1;
+  const { services } = world;
+  for (let i = 0; i < services.length; i++) if (services[i]!.failed.length > 0) failed += 1;
   return {
     name: world.config.name,
     monitor: world.config.monitor,

@@ -2,7 +2,6 @@
  * The words of a plan: which facts an action records of its situation, the
  * incident its id names, and the reason texts an operator reads.
  */
-import { memoized } from '../lib/memo.js';
 import type { Decision } from './engine.js';
 import type { Situation } from './situations.js';
 import type { FactValue } from './types.js';
@@ -12,10 +11,15 @@ import type { World } from './world.js';
  * What an action records of its situation (the deployable's counts only for
  * deployable situations), keys sorted. Built from object literals: a plan
  * can record thousands, and literals are many times faster to build than
- * keys added one by one. Once per situation: the actions made of one share
- * one record.
+ * keys added one by one. Once per situation, kept on it (not in a WeakMap,
+ * whose thousands of entries a pass cost the collector more than the
+ * record): the actions made of one share one record.
  */
-export const factsOf = memoized((situation: Situation): Record<string, FactValue> => {
+export function factsOf(situation: Situation): Readonly<Record<string, FactValue>> {
+  return (situation.recorded ??= recordOf(situation));
+}
+
+function recordOf(situation: Situation): Record<string, FactValue> {
   const { service: sv, assembly: as, deployable: d } = situation.facts;
   const out: Record<string, unknown> =
     situation.kind === 'deployable'
@@ -55,7 +59,7 @@ export const factsOf = memoized((situation: Situation): Record<string, FactValue
       delete out[key];
   }
   return out as Record<string, FactValue>;
-});
+}
 
 export function incident(situation: Situation): string {
   const last = situation.facts.service?.lastFailure;
