@@ -19,7 +19,7 @@ import {
 import { Heap } from '../lib/heap.js';
 import { memoized } from '../lib/memo.js';
 import type { Health, PlacementExplanation, PlacementScore } from './types.js';
-import { capacityOf, type ServiceWhereabouts, type World } from './world.js';
+import { capacityOf, foundAt, type World } from './world.js';
 
 /** Preference for the assembly a service is declared under. */
 export const HOME_SCORE = 1;
@@ -132,25 +132,21 @@ export class Placer {
     const order = nameOrder(world.config);
     for (const a of world.config.assemblies) {
       const { cpuCap, memCap } = capacityOf(world, a);
+      // What runs there already, counted as the world was read.
+      const tally = world.tallies.get(a.name)!;
       const load: Load = {
         name: a.name,
         order: order.get(a.name)!,
         health: world.health.get(a.name)?.health ?? 'unknown',
-        count: 0,
-        cpuUsed: 0,
-        memUsed: 0,
+        count: tally.found,
+        cpuUsed: tally.cpu,
+        memUsed: tally.mem,
         cpuCap,
         memCap,
         load1: world.input.assemblies[a.name]?.metrics?.load1 ?? 0,
         version: 0,
       };
       this.#loads.set(a.name, load);
-    }
-    const { services } = world;
-    for (let i = 0; i < services.length; i++) {
-      const s = services[i]!;
-      const where = foundAt(s);
-      if (where !== undefined) this.#adjust(where, s.config, 1);
     }
     const rules = placementRules(world.config);
     this.#colocations = rules.colocations;
@@ -456,17 +452,4 @@ function shortList(names: readonly string[]): string {
   return names.length <= 4
     ? names.join(', ')
     : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
-}
-
-/**
- * Where a service counts as placed before this plan: where an action in
- * flight takes it, else where it runs, else where it failed.
- */
-export function foundAt(s: ServiceWhereabouts): string | undefined {
-  // Most services have nothing in flight: no search (and no closure) for them.
-  if (s.busy.length === 0) return s.running[0] ?? s.failed[0];
-  const target = s.busy.find(
-    (a) => a.type === 'start' || a.type === 'move' || a.type === 'restart',
-  );
-  return target?.to ?? target?.assembly ?? s.running[0] ?? s.failed[0];
 }

@@ -122,17 +122,6 @@ class Planner {
     ]
       .filter((t): t is number => t !== null && t > world.now)
       .reduce<number | null>((min, t) => (min === null || t < min ? t : min), null);
-    const running = new Map<string, string[]>();
-    const { services } = world;
-    for (let i = 0; i < services.length; i++) {
-      const s = services[i]!;
-      for (let j = 0; j < s.running.length; j++) {
-        const a = s.running[j]!;
-        const list = running.get(a);
-        if (list) list.push(s.config.id);
-        else running.set(a, [s.config.id]);
-      }
-    }
     return {
       deployable: world.config.name,
       now: world.now,
@@ -145,7 +134,7 @@ class Planner {
           name: a.name,
           health: h.health,
           missedBeats: h.missedBeats,
-          services: running.get(a.name) ?? [],
+          services: world.tallies.get(a.name)!.running,
         };
       }),
       nextCheckAt,

@@ -5,7 +5,7 @@
  * size. Each situation carries the facts its rules read (documented in
  * schemas/README.md, "Rule facts").
  */
-import { SCORE_INFINITY, type AssemblyConfig } from '../lib/config/index.js';
+import { indexConfig, SCORE_INFINITY, type AssemblyConfig } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
 import { failureWindow } from './escalation.js';
 import type { RuleFacts } from './engine.js';
@@ -46,7 +46,7 @@ export function situations(world: World): Situation[] {
   const list = new SituationList(world);
   const { services } = world;
   const checks = placementChecks(world);
-  for (let i = 0; i < services.length; i++) classify(world, services[i]!, list, checks);
+  for (let i = 0; i < services.length; i++) classify(world, services[i]!, i, list, checks);
   for (const a of world.config.assemblies) {
     const h = world.health.get(a.name)!.health;
     const busy = (world.inFlightByAssembly.get(a.name) ?? []).some(
@@ -67,14 +67,12 @@ export function situations(world: World): Situation[] {
  */
 class SituationList {
   readonly out: Situation[] = [];
-  readonly #counts: ReadonlyMap<string, number>;
   readonly #deployable: Readonly<Record<string, unknown>>;
   /** Shared by every situation on the same assembly (facts are read-only). */
   readonly #assemblyFacts = new Map<string, Record<string, unknown>>();
 
   constructor(private readonly world: World) {
-    this.#counts = runningCounts(world);
-    this.#deployable = deployableFact(world, this.#counts);
+    this.#deployable = deployableFact(world);
   }
 
   emit(kind: SituationKind, service: ServiceWhereabouts | null, assembly: string | null): void {
@@ -96,7 +94,7 @@ class SituationList {
 
   #assemblyFactOf(name: string): Record<string, unknown> {
     let fact = this.#assemblyFacts.get(name);
-    if (!fact) this.#assemblyFacts.set(name, (fact = assemblyFact(this.world, name, this.#counts)));
+    if (!fact) this.#assemblyFacts.set(name, (fact = assemblyFact(this.world, name)));
     return fact;
   }
 }
@@ -118,6 +116,7 @@ function backingOff(world: World, assembly: string): boolean {
 function classify(
   world: World,
   s: ServiceWhereabouts,
+  position: number,
   list: SituationList,
   checks: PlacementChecks,
 ): void {
@@ -130,7 +129,9 @@ function classify(
   if (s.running.length === 1) {
     const where = s.running[0]!;
     const { home, failback } = s.config;
-    if (misplacement(world, s, where, checks) !== null)
+    // Most services have no rule that could misplace them: no lookups by id for those.
+    const ruled = s.config.allowed !== 'any' || checks.over.size > 0 || checks.peered[position];
+    if (ruled && misplacement(world, s, where, checks) !== null)
       return list.emit('service-misplaced', s, where);
     if (failback === 'auto' && where !== home && world.health.get(home)?.health === 'up')
       list.emit('service-failback', s, where);
@@ -181,8 +182,8 @@ interface PlacementChecks extends Peers {
 }
 
 function placementChecks(world: World): PlacementChecks {
-  const { partners, rivals } = mandatoryPeers(world);
-  return { over: overCapacity(world), partners, rivals };
+  const { partners, rivals, peered } = mandatoryPeers(world);
+  return { over: overCapacity(world), partners, rivals, peered };
 }
 
 /**
@@ -236,6 +237,8 @@ interface Peers {
   readonly partners: Map<string, string[]>;
   /** What each service must not share an assembly with and gives way to (lower ids). */
   readonly rivals: Map<string, string[]>;
+  /** 1 for a service (by its place in the config) that has either. */
+  readonly peered: Uint8Array;
 }
 
 function mandatoryPeers(world: World): Peers {
@@ -243,7 +246,11 @@ function mandatoryPeers(world: World): Peers {
 }
 
 const peersOf = memoized((config: World['config']): Peers => {
-  const peers: Peers = { partners: new Map(), rivals: new Map() };
+  const peers: Peers = {
+    partners: new Map(),
+    rivals: new Map(),
+    peered: new Uint8Array(config.services.length),
+  };
   const add = (map: Map<string, string[]>, key: string, value: string): void => {
     map.set(key, [...(map.get(key) ?? []), value]);
   };
@@ -255,19 +262,13 @@ const peersOf = memoized((config: World['config']): Peers => {
     for (const id of aa.services)
       for (const other of aa.services) if (other < id) add(peers.rivals, id, other);
   }
+  const positions = indexConfig(config).servicePositions;
+  for (const id of [...peers.partners.keys(), ...peers.rivals.keys()]) {
+    const i = positions.get(id);
+    if (i !== undefined) peers.peered[i] = 1;
+  }
   return peers;
 });
-
-function runningCounts(world: World): Map<string, number> {
-  const counts = new Map<string, number>();
-  const { services } = world;
-  for (let i = 0; i < services.length; i++) {
-    const { running } = services[i]!;
-    for (let j = 0; j < running.length; j++)
-      counts.set(running[j]!, (counts.get(running[j]!) ?? 0) + 1);
-  }
-  return counts;
-}
 
 export function serviceFact(
   world: World,
@@ -299,11 +300,7 @@ export function serviceFact(
   };
 }
 
-export function assemblyFact(
-  world: World,
-  name: string,
-  counts: ReadonlyMap<string, number>,
-): Record<string, unknown> {
+export function assemblyFact(world: World, name: string): Record<string, unknown> {
   const config = world.assemblies.get(name)!;
   const obs = observation(world, name);
   const h = world.health.get(name)!;
@@ -323,22 +320,16 @@ export function assemblyFact(
     lastHeartbeat: obs?.lastHeartbeat ?? null,
     load1: obs?.metrics?.load1 ?? null,
     memoryFreeMb: obs?.metrics?.memoryFreeMb ?? null,
-    services: counts.get(name) ?? 0,
+    services: world.tallies.get(name)?.running.length ?? 0,
     failures: window.counted,
     escalate: window.escalate,
     recovery: config.recovery.driver,
   };
 }
 
-function deployableFact(
-  world: World,
-  counts: ReadonlyMap<string, number>,
-): Record<string, unknown> {
+function deployableFact(world: World): Record<string, unknown> {
   const tally = { up: 0, suspect: 0, down: 0, recovering: 0, unknown: 0 };
   for (const h of world.health.values()) tally[h.health] += 1;
-  let failed = 0;
-  const { services } = world;
-  for (let i = 0; i < services.length; i++) if (services[i]!.failed.length > 0) failed += 1;
   return {
     name: world.config.name,
     monitor: world.config.monitor,
@@ -346,8 +337,8 @@ function deployableFact(
     assemblies: world.config.assemblies.length,
     ...tally,
     services: world.config.services.length,
-    running: [...counts.values()].reduce((a, b) => a + b, 0),
-    failed,
+    running: [...world.tallies.values()].reduce((n, t) => n + t.running.length, 0),
+    failed: world.failedServices,
   };
 }
 

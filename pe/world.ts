@@ -46,6 +46,19 @@ export interface World {
   readonly services: readonly ServiceWhereabouts[];
   readonly byId: ServiceLookup;
   readonly inFlightByAssembly: ReadonlyMap<string, readonly InFlightAction[]>;
+  /** What was found on each assembly of the config, counted as the services were read. */
+  readonly tallies: ReadonlyMap<string, AssemblyTally>;
+  /** How many services failed on a reachable assembly. */
+  readonly failedServices: number;
+}
+
+export interface AssemblyTally {
+  /** The ids of the services running there, in config order. */
+  readonly running: string[];
+  /** How many services are found there (`foundAt`), and the CPU and memory they declare. */
+  found: number;
+  cpu: number;
+  mem: number;
 }
 
 const REACHABLE = new Set(['up', 'suspect']);
@@ -79,18 +92,26 @@ export function capacityOf(
  * Loops over every service, here and in the planner, are indexed: for-of
  * allocated an iterator result per element wherever V8 did not optimise the
  * loop, some 10 MB a pass at 100,000 services.
+ *
+ * What the rest of the pass counts per assembly (what runs there, what the
+ * placer starts from) is counted here, into the assembly's tally already in
+ * hand: later loops over every service that looked each assembly up by name
+ * again cost some 15 ms a pass at 100,000 services.
  */
 export function readWorld(input: PeInput, now: number): World {
   const { config } = input;
   const index = indexConfig(config);
   const health = new Map<string, AssemblyHealth>();
   const seen = new Map<string, Seen>();
+  const tallies = new Map<string, AssemblyTally>();
   const unknownHealth = new Set<string>();
   for (const a of config.assemblies) {
     const obs = input.assemblies[a.name];
     const h = assemblyHealth(a, obs, input.bus, now);
     health.set(a.name, h);
-    seen.set(a.name, { health: h.health, epoch: obs?.epoch ?? null, alone: [a.name] });
+    const tally: AssemblyTally = { running: [], found: 0, cpu: 0, mem: 0 };
+    tallies.set(a.name, tally);
+    seen.set(a.name, { health: h.health, epoch: obs?.epoch ?? null, alone: [a.name], tally });
     if (h.health === 'unknown') unknownHealth.add(a.name);
   }
   const byService = new Map<string, InFlightAction[]>();
@@ -100,9 +121,12 @@ export function readWorld(input: PeInput, now: number): World {
     if (action.assembly !== undefined) push(byAssembly, action.assembly, action);
   }
   const services: ServiceWhereabouts[] = new Array<ServiceWhereabouts>(config.services.length);
+  let failedServices = 0;
   for (let i = 0; i < config.services.length; i++) {
     const s = config.services[i]!;
-    services[i] = whereabouts(s, input.services[s.id], seen, unknownHealth, byService.get(s.id));
+    const w = whereabouts(s, input.services[s.id], seen, unknownHealth, byService.get(s.id));
+    services[i] = w;
+    if (w.failed.length > 0) failedServices += 1;
   }
   const positions = index.servicePositions;
   return {
@@ -119,6 +143,8 @@ export function readWorld(input: PeInput, now: number): World {
       },
     },
     inFlightByAssembly: byAssembly,
+    tallies,
+    failedServices,
   };
 }
 
@@ -128,6 +154,7 @@ interface Seen {
   readonly epoch: string | null;
   /** The list of this assembly alone, shared by every service found only there. */
   readonly alone: readonly string[];
+  readonly tally: AssemblyTally;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -158,6 +185,10 @@ function whereabouts(
     unseen: false,
     busy,
   };
+  // Where it is found (`foundAt`) without a search: the first assembly it
+  // runs on, else the first it failed on (lists are filed in name order).
+  let runningAt: Seen | undefined;
+  let failedAt: Seen | undefined;
   if (obs !== undefined) {
     // Sorted, so that the result does not depend on the order instances were written in.
     let first: string | undefined;
@@ -166,8 +197,24 @@ function whereabouts(
       if (first === undefined) first = assembly;
       else (more ??= [first]).push(assembly);
     }
-    if (more) for (const assembly of more.sort()) place(w, obs, assembly, seen);
-    else if (first !== undefined) place(w, obs, first, seen);
+    if (more) {
+      for (const assembly of more.sort()) {
+        const at = place(w, obs, assembly, seen);
+        if (at === undefined) continue;
+        if (w.running.at(-1) === assembly) runningAt ??= at;
+        else failedAt ??= at;
+      }
+    } else if (first !== undefined) {
+      const at = place(w, obs, first, seen);
+      if (at !== undefined && w.running.length > 0) runningAt = at;
+      else failedAt = at;
+    }
+  }
+  const found = busy.length === 0 ? (runningAt ?? failedAt) : seen.get(foundAt(w) ?? '');
+  if (found !== undefined) {
+    found.tally.found += 1;
+    found.tally.cpu += config.utilization.cpu ?? 0;
+    found.tally.mem += config.utilization.memoryMb ?? 0;
   }
   // An agent reports every service it runs, so a reachable assembly without a
   // record does not run it; an assembly that has not reported may.
@@ -180,15 +227,18 @@ function whereabouts(
   return w;
 }
 
-/** Files one observed instance under running, failed, unknown or lost. */
+/**
+ * Files one observed instance under running, failed, unknown or lost; returns
+ * its assembly's record where it was filed under running or failed.
+ */
 function place(
   w: Mutable<ServiceWhereabouts>,
   obs: ServiceObservation,
   assembly: string,
   seen: ReadonlyMap<string, Seen>,
-): void {
+): Seen | undefined {
   const at = seen.get(assembly);
-  if (at === undefined) return; // an assembly no longer in the config
+  if (at === undefined) return undefined; // an assembly no longer in the config
   const instance = obs.instances[assembly]!;
   const current = instance.epoch === at.epoch;
   const h = at.health;
@@ -201,14 +251,31 @@ function place(
       instance.state === 'stopping'
     ) {
       w.running = add(w.running, at);
+      at.tally.running.push(w.config.id);
+      return at;
     } else if (instance.state === 'failed') {
       w.failed = add(w.failed, at);
+      return at;
     } else if (instance.state === 'unknown') {
       w.unknown = add(w.unknown, at);
     }
   } else if (h === 'down' || h === 'recovering') {
     if (!(current && instance.state === 'stopped')) w.lost = add(w.lost, at);
   }
+  return undefined;
+}
+
+/**
+ * Where a service counts as placed before this plan: where an action in
+ * flight takes it, else where it runs, else where it failed.
+ */
+export function foundAt(s: ServiceWhereabouts): string | undefined {
+  // Most services have nothing in flight: no search (and no closure) for them.
+  if (s.busy.length === 0) return s.running[0] ?? s.failed[0];
+  const target = s.busy.find(
+    (a) => a.type === 'start' || a.type === 'move' || a.type === 'restart',
+  );
+  return target?.to ?? target?.assembly ?? s.running[0] ?? s.failed[0];
 }
 
 /** The lists are shared and never changed: a second entry makes a new one. */
