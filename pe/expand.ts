@@ -7,7 +7,7 @@ import type { PlanContext } from './context.js';
 import type { Decision } from './engine.js';
 import { FAILBACK_SCORE } from './placement.js';
 import { misplacement, type Situation } from './situations.js';
-import { isReachable, type ServiceWhereabouts, type World } from './world.js';
+import { allServices, isReachable, type ServiceWhereabouts, type World } from './world.js';
 import {
   assemblyIncident,
   factsOf,
@@ -238,7 +238,7 @@ export function stopAllOn(
   why: string,
 ): string[] {
   const ids: string[] = [];
-  for (const s of ctx.world.services) {
+  for (const s of allServices(ctx.world)) {
     if (!s.running.includes(assembly) && !s.failed.includes(assembly)) continue;
     ids.push(
       ctx.actions.add({

@@ -14,7 +14,7 @@ import { comparePlacement, place, placementKey, type PlacementKey } from './plac
 import { Placer } from './placement.js';
 import { retryAt, situations as listSituations, type Situation } from './situations.js';
 import type { ActionType, PeInput, Plan, PlacementExplanation } from './types.js';
-import { readWorld, type World } from './world.js';
+import { allServices, readWorld, type World } from './world.js';
 import { factsOf, text } from './words.js';
 
 export interface PlanOptions {
@@ -154,7 +154,7 @@ class Planner {
       .filter((a) => world.health.get(a.name)!.health === 'unknown')
       .map((a) => a.name);
     if (unheard.length === 0) return [];
-    const waiting = world.services.filter((s) => s.unseen && s.running.length === 0).length;
+    const waiting = allServices(world).filter((s) => s.unseen && s.running.length === 0).length;
     if (waiting === 0) return [];
     return [
       `${waiting} service${waiting === 1 ? '' : 's'} not started until ${unheard.join(', ')} report${unheard.length === 1 ? 's' : ''} (each may already run there)`,

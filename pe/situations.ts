@@ -11,6 +11,7 @@ import { failureWindow } from './escalation.js';
 import type { RuleFacts } from './engine.js';
 import type { FactValue } from './types.js';
 import {
+  allServices,
   capacityOf,
   isReachable,
   observation,
@@ -44,9 +45,12 @@ export interface Situation {
 export function situations(world: World): Situation[] {
   if (!world.input.bus.connected) return []; // nothing can be known or done without the bus
   const list = new SituationList(world);
-  const { services } = world;
   const checks = placementChecks(world);
-  for (let i = 0; i < services.length; i++) classify(world, services[i]!, i, list, checks);
+  for (let i = 0; i < world.serviceCount; i++) {
+    const where = world.settledOn(i);
+    if (where === undefined) classify(world, world.service(i), i, list, checks);
+    else classifySettled(world, i, where, list, checks);
+  }
   for (const a of world.config.assemblies) {
     const h = world.health.get(a.name)!.health;
     const busy = (world.inFlightByAssembly.get(a.name) ?? []).some(
@@ -126,19 +130,27 @@ function classify(
   if (present > 1) return list.emit('service-duplicate', s, s.running[0] ?? s.failed[0]!);
   if (s.failed.length === 1) return list.emit('service-failed', s, s.failed[0]!);
   if (s.unknown.length > 0 || s.unseen) return; // find out before starting it anywhere
-  if (s.running.length === 1) {
-    const where = s.running[0]!;
-    const { home, failback } = s.config;
-    // Most services have no rule that could misplace them: no lookups by id for those.
-    const ruled = s.config.allowed !== 'any' || checks.over.size > 0 || checks.peered[position];
-    if (ruled && misplacement(world, s, where, checks) !== null)
-      return list.emit('service-misplaced', s, where);
-    if (failback === 'auto' && where !== home && world.health.get(home)?.health === 'up')
-      list.emit('service-failback', s, where);
-    return;
-  }
+  if (s.running.length === 1) return classifySettled(world, position, s.running[0]!, list, checks);
   if (s.lost.length > 0) return list.emit('service-lost', s, s.lost[0]!);
   list.emit('service-stopped', s, null);
+}
+
+/** A service running in one place: misplaced there, due to fail back, or fine (most: nothing is made for them). */
+function classifySettled(
+  world: World,
+  position: number,
+  where: string,
+  list: SituationList,
+  checks: PlacementChecks,
+): void {
+  const config = world.config.services[position]!;
+  // Most services have no rule that could misplace them: no lookups by id for those.
+  const ruled = config.allowed !== 'any' || checks.over.size > 0 || checks.peered[position];
+  if (ruled && misplacement(world, world.service(position), where, checks) !== null)
+    return list.emit('service-misplaced', world.service(position), where);
+  const { home, failback } = config;
+  if (failback === 'auto' && where !== home && world.health.get(home)?.health === 'up')
+    list.emit('service-failback', world.service(position), where);
 }
 
 /**
@@ -201,7 +213,7 @@ const overCapacity = memoized((world: World): Map<string, { assembly: string; re
   };
   if (!world.config.assemblies.some(capped)) return over;
   const byAssembly = new Map<string, ServiceWhereabouts[]>();
-  for (const s of world.services) {
+  for (const s of allServices(world)) {
     const at = s.running[0];
     if (at === undefined) continue;
     const list = byAssembly.get(at);

@@ -43,7 +43,16 @@ export interface World {
   readonly config: DeployableConfig;
   readonly assemblies: ReadonlyMap<string, AssemblyConfig>;
   readonly health: ReadonlyMap<string, AssemblyHealth>;
-  readonly services: readonly ServiceWhereabouts[];
+  /** How many services the config has: `service(i)` for i below it. */
+  readonly serviceCount: number;
+  /** The whereabouts of the config's i-th service. */
+  service(i: number): ServiceWhereabouts;
+  /**
+   * Where the i-th service runs if it is settled: one instance, running on a
+   * reachable assembly in its current epoch, nothing in flight, every
+   * assembly heard from. Else undefined.
+   */
+  settledOn(i: number): string | undefined;
   readonly byId: ServiceLookup;
   readonly inFlightByAssembly: ReadonlyMap<string, readonly InFlightAction[]>;
   /** What was found on each assembly of the config, counted as the services were read. */
@@ -73,6 +82,13 @@ export function observation(world: World, assembly: string): AssemblyObservation
   return world.input.assemblies[assembly];
 }
 
+/** Every service's whereabouts, made for each that has none yet: for what looks at every service rarely. */
+export function allServices(world: World): ServiceWhereabouts[] {
+  const all = new Array<ServiceWhereabouts>(world.serviceCount);
+  for (let i = 0; i < all.length; i++) all[i] = world.service(i);
+  return all;
+}
+
 /** An assembly's capacity: as declared, else as its agent reports it; null where neither says. */
 export function capacityOf(
   world: World,
@@ -87,23 +103,25 @@ export function capacityOf(
 
 /**
  * A pass over 100,000 services must stay near a microsecond each: the
- * config's indexes are built once per config, not per pass, and a service
- * that runs in one place allocates only its record and one small array.
- * Loops over every service, here and in the planner, are indexed: for-of
- * allocated an iterator result per element wherever V8 did not optimise the
- * loop, some 10 MB a pass at 100,000 services.
+ * config's indexes are built once per config, not per pass. Loops over
+ * every service, here and in the planner, are indexed: for-of allocated an
+ * iterator result per element wherever V8 did not optimise the loop.
  *
  * What the rest of the pass counts per assembly (what runs there, what the
  * placer starts from) is counted here, into the assembly's tally already in
  * hand: later loops over every service that looked each assembly up by name
  * again cost some 15 ms a pass at 100,000 services.
+ *
+ * A settled service (see `settledOn`) gets no record unless something asks
+ * for one: most services are settled, and their 100,000 records a pass,
+ * each living to the end of the pass, cost the collector more than reading
+ * them cost.
  */
 export function readWorld(input: PeInput, now: number): World {
   const { config } = input;
-  const index = indexConfig(config);
-  const health = new Map<string, AssemblyHealth>();
   const seen = new Map<string, Seen>();
   const tallies = new Map<string, AssemblyTally>();
+  const health = new Map<string, AssemblyHealth>();
   const unknownHealth = new Set<string>();
   for (const a of config.assemblies) {
     const obs = input.assemblies[a.name];
@@ -120,32 +138,116 @@ export function readWorld(input: PeInput, now: number): World {
     if (action.service !== undefined) push(byService, action.service, action);
     if (action.assembly !== undefined) push(byAssembly, action.assembly, action);
   }
-  const services: ServiceWhereabouts[] = new Array<ServiceWhereabouts>(config.services.length);
+  const n = config.services.length;
+  const records = new Array<ServiceWhereabouts | undefined>(n);
+  const settled = new Array<Seen | undefined>(n);
   let failedServices = 0;
-  for (let i = 0; i < config.services.length; i++) {
+  for (let i = 0; i < n; i++) {
     const s = config.services[i]!;
-    const w = whereabouts(s, input.services[s.id], seen, unknownHealth, byService.get(s.id));
-    services[i] = w;
+    const obs = input.services[s.id];
+    const busy = byService.get(s.id);
+    const at = busy === undefined && unknownHealth.size === 0 ? settledAt(obs, seen) : undefined;
+    if (at !== undefined) {
+      settled[i] = at;
+      at.tally.running.push(s.id);
+      count(at.tally, s);
+      continue;
+    }
+    const w = whereabouts(s, obs, seen, unknownHealth, busy);
+    records[i] = w;
     if (w.failed.length > 0) failedServices += 1;
   }
-  const positions = index.servicePositions;
-  return {
-    now,
-    input,
-    config,
-    assemblies: index.assemblies,
-    health,
-    services,
-    byId: {
-      get: (id) => {
-        const i = positions.get(id);
-        return i === undefined ? undefined : services[i];
-      },
-    },
-    inFlightByAssembly: byAssembly,
-    tallies,
-    failedServices,
-  };
+  return new PassWorld(input, now, health, records, settled, byAssembly, tallies, failedServices);
+}
+
+/** A pass's world: a settled service's record is made the first time it is asked for. */
+class PassWorld implements World {
+  readonly config: DeployableConfig;
+  readonly assemblies: ReadonlyMap<string, AssemblyConfig>;
+  readonly serviceCount: number;
+  readonly byId: ServiceLookup;
+
+  constructor(
+    readonly input: PeInput,
+    readonly now: number,
+    readonly health: ReadonlyMap<string, AssemblyHealth>,
+    private readonly records: (ServiceWhereabouts | undefined)[],
+    private readonly settled: readonly (Seen | undefined)[],
+    readonly inFlightByAssembly: ReadonlyMap<string, readonly InFlightAction[]>,
+    readonly tallies: ReadonlyMap<string, AssemblyTally>,
+    readonly failedServices: number,
+  ) {
+    this.config = input.config;
+    const index = indexConfig(this.config);
+    this.assemblies = index.assemblies;
+    this.serviceCount = this.config.services.length;
+    this.byId = new ServiceIndex(this, index.servicePositions);
+  }
+
+  service(i: number): ServiceWhereabouts {
+    const known = this.records[i];
+    if (known !== undefined) return known;
+    const config = this.config.services[i]!;
+    const record: ServiceWhereabouts = {
+      config,
+      obs: this.input.services[config.id],
+      running: this.settled[i]!.alone,
+      failed: NONE,
+      unknown: NONE,
+      lost: NONE,
+      unseen: false,
+      busy: NO_ACTIONS,
+    };
+    this.records[i] = record;
+    return record;
+  }
+
+  settledOn(i: number): string | undefined {
+    return this.settled[i]?.alone[0];
+  }
+}
+
+class ServiceIndex implements ServiceLookup {
+  constructor(
+    private readonly world: World,
+    private readonly positions: ReadonlyMap<string, number>,
+  ) {}
+
+  get(id: string): ServiceWhereabouts | undefined {
+    const i = this.positions.get(id);
+    return i === undefined ? undefined : this.world.service(i);
+  }
+}
+
+/**
+ * The assembly a service is settled on, or undefined: exactly one instance,
+ * in its assembly's current epoch, running (or starting or stopping) on a
+ * reachable assembly. What `whereabouts` would file under running alone.
+ */
+function settledAt(
+  obs: ServiceObservation | undefined,
+  seen: ReadonlyMap<string, Seen>,
+): Seen | undefined {
+  if (obs === undefined) return undefined;
+  let only: string | undefined;
+  for (const assembly in obs.instances) {
+    if (only !== undefined) return undefined;
+    only = assembly;
+  }
+  if (only === undefined) return undefined;
+  const at = seen.get(only);
+  if (at === undefined || (at.health !== 'up' && at.health !== 'suspect')) return undefined;
+  const instance = obs.instances[only]!;
+  if (instance.epoch !== at.epoch) return undefined;
+  const { state } = instance;
+  return state === 'running' || state === 'starting' || state === 'stopping' ? at : undefined;
+}
+
+/** Counts a service found on an assembly: what the placer starts from. */
+function count(tally: AssemblyTally, s: ServiceConfig): void {
+  tally.found += 1;
+  tally.cpu += s.utilization.cpu ?? 0;
+  tally.mem += s.utilization.memoryMb ?? 0;
 }
 
 /** What a service's instance needs of its assembly: one lookup per instance. */
@@ -211,11 +313,7 @@ function whereabouts(
     }
   }
   const found = busy.length === 0 ? (runningAt ?? failedAt) : seen.get(foundAt(w) ?? '');
-  if (found !== undefined) {
-    found.tally.found += 1;
-    found.tally.cpu += config.utilization.cpu ?? 0;
-    found.tally.mem += config.utilization.memoryMb ?? 0;
-  }
+  if (found !== undefined) count(found.tally, config);
   // An agent reports every service it runs, so a reachable assembly without a
   // record does not run it; an assembly that has not reported may.
   w.unseen =
