@@ -24,8 +24,14 @@ export type Draft = Omit<Action, 'priority' | 'after'> & {
   after?: readonly string[];
 };
 
+/** A planned action, changeable until the plan is finished. */
+type Planned = { -readonly [K in keyof Action]: Action[K] } & {
+  /** Its place in (priority, id) order, set by `ordered`. */
+  rank: number;
+};
+
 export class ActionSet {
-  readonly #actions = new Map<string, { -readonly [K in keyof Action]: Action[K] }>();
+  readonly #actions = new Map<string, Planned>();
   readonly #inFlight: ReadonlySet<string>;
   readonly #vetoed: VetoedAction[] = [];
   readonly #byService = new Map<string, string[]>();
@@ -58,6 +64,7 @@ export class ActionSet {
         rule: draft.rule,
         reason: draft.reason,
         facts: draft.facts,
+        rank: -1,
       });
     }
     return draft.id;
@@ -123,13 +130,12 @@ export class ActionSet {
     const list = [...this.#actions.values()].sort(
       (a, b) => b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
     );
-    const rank = new Map<string, number>();
-    for (let i = 0; i < list.length; i++) rank.set(list[i]!.id, i);
+    for (let i = 0; i < list.length; i++) list[i]!.rank = i;
     const pending = new Int32Array(list.length);
     const dependants: (number[] | undefined)[] = new Array<number[] | undefined>(list.length);
     for (let i = 0; i < list.length; i++) {
       for (const d of list[i]!.after) {
-        const j = rank.get(d);
+        const j = this.#actions.get(d)?.rank;
         if (j === undefined) continue;
         pending[i]! += 1;
         (dependants[j] ??= []).push(i);
@@ -156,10 +162,14 @@ export class ActionSet {
 
 /** Fixed key order and sorted facts, so JSON output is byte-identical for the same plan. */
 export function canonical(a: Action): Action {
+  // Named stores, not a loop over the key names: a plan can hold thousands of actions.
   const out: Record<string, unknown> = { id: a.id, type: a.type };
-  for (const key of ['service', 'assembly', 'from', 'to', 'level', 'event'] as const) {
-    if (a[key] !== undefined) out[key] = a[key];
-  }
+  if (a.service !== undefined) out.service = a.service;
+  if (a.assembly !== undefined) out.assembly = a.assembly;
+  if (a.from !== undefined) out.from = a.from;
+  if (a.to !== undefined) out.to = a.to;
+  if (a.level !== undefined) out.level = a.level;
+  if (a.event !== undefined) out.event = a.event;
   out.after = a.after; // never changed in place: addDependency makes a new list
   out.priority = a.priority;
   out.rule = a.rule;
