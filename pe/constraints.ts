@@ -113,7 +113,7 @@ function follow(
     reason: rule.startsWith('colocation:') ? `${why.moves}: move it along` : why.moves,
     facts: why.facts,
   });
-  ctx.placer.occupy(s.config, dest);
+  ctx.placer.occupy(s.config, dest, s);
 }
 
 export function stopBroken(
@@ -133,7 +133,7 @@ export function stopBroken(
     reason,
     facts,
   });
-  ctx.placer.vacate(s.config);
+  ctx.placer.vacate(s.config, s);
 }
 
 /** first before then (and stops the other way round); mandatory orders block or cascade. */

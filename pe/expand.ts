@@ -252,7 +252,7 @@ export function stopAllOn(
         facts: factsOf(situation),
       }),
     );
-    ctx.placer.vacate(s.config);
+    ctx.placer.vacate(s.config, s);
   }
   return ids;
 }
@@ -264,7 +264,7 @@ export function stopDuplicates(
   decision: Decision,
 ): string[] {
   const keep = keeper(ctx.world, s);
-  if (keep !== undefined) ctx.placer.occupy(s.config, keep);
+  if (keep !== undefined) ctx.placer.occupy(s.config, keep, s);
   const extra = [...s.running, ...s.failed].filter((a) => a !== keep);
   return extra.map((a) =>
     ctx.actions.add({

@@ -22,7 +22,7 @@ export function place(ctx: PlanContext, situation: Situation, decision: Decision
   const base = { rule: decision.rule, facts: factsOf(situation) };
   const failback = situation.kind === 'service-failback';
   const current = failback ? from : null;
-  if (from !== null) ctx.placer.vacate(s.config);
+  if (from !== null) ctx.placer.vacate(s.config, s);
   const request = {
     service: s.config,
     current,
@@ -31,7 +31,7 @@ export function place(ctx: PlanContext, situation: Situation, decision: Decision
   if (ctx.explain.has(sid)) ctx.explained.set(sid, ctx.placer.explain(request));
   const placed = ctx.placer.place(request);
   if (!placed.ok) {
-    if (from !== null && isReachable(ctx.world, from)) ctx.placer.occupy(s.config, from);
+    if (from !== null && isReachable(ctx.world, from)) ctx.placer.occupy(s.config, from, s);
     return [blocked(ctx, sid, base, placed.reason)];
   }
   if (failback && placed.assembly === from) return []; // staying is as good: nothing to do
@@ -62,7 +62,7 @@ export function place(ctx: PlanContext, situation: Situation, decision: Decision
     if (underWay) {
       after.push(underWay.id);
     } else if (driver === 'none') {
-      ctx.placer.vacate(s.config);
+      ctx.placer.vacate(s.config, s);
       return [
         blocked(
           ctx,
