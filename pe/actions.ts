@@ -19,6 +19,9 @@ export const DEFAULT_PRIORITY: Readonly<Record<ActionType, number>> = {
   blocked: 0,
 };
 
+/** Shared by every action that waits for nothing: lists are never changed in place (`addDependency`). */
+const NO_AFTER: readonly string[] = Object.freeze([]);
+
 export type Draft = Omit<Action, 'priority' | 'after'> & {
   priority?: number;
   after?: readonly string[];
@@ -42,7 +45,7 @@ export class ActionSet {
 
   /** Adds an action unless the same one is in flight or already planned; returns its id. */
   add(draft: Draft): string {
-    if (this.#inFlight.has(draft.id)) return draft.id; // already being done
+    if (this.#inFlight.size > 0 && this.#inFlight.has(draft.id)) return draft.id; // already being done
     if (!this.#actions.has(draft.id)) {
       if (draft.service !== undefined) {
         const ids = this.#byService.get(draft.service);
@@ -59,7 +62,7 @@ export class ActionSet {
         to: draft.to,
         level: draft.level,
         event: draft.event,
-        after: draft.after === undefined ? [] : [...draft.after],
+        after: draft.after === undefined || draft.after.length === 0 ? NO_AFTER : [...draft.after],
         priority: draft.priority ?? DEFAULT_PRIORITY[draft.type],
         rule: draft.rule,
         reason: draft.reason,

@@ -142,10 +142,14 @@ export interface PlacementKey {
   readonly id: string;
 }
 
-export function placementKey(world: World, s: ServiceWhereabouts | null): PlacementKey | null {
+export function placementKey(
+  world: World,
+  s: ServiceWhereabouts | null,
+  ranks: ReadonlyMap<string, number> = placementRanks(world),
+): PlacementKey | null {
   if (!s) return null;
   return {
-    rank: placementRanks(world).get(s.config.id) ?? 0,
+    rank: ranks.get(s.config.id) ?? 0,
     unique: s.config.unique,
     homeDown: world.health.get(s.config.home)?.health === 'up' ? 0 : 1,
     mem: s.config.utilization.memoryMb ?? 0,

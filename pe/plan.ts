@@ -10,7 +10,13 @@ import { fenceBeforeRecovery, followColocations, orderByConstraints } from './co
 import type { PlanContext } from './context.js';
 import { RuleRunner, type Decision } from './engine.js';
 import { expand } from './expand.js';
-import { comparePlacement, place, placementKey, type PlacementKey } from './place.js';
+import {
+  comparePlacement,
+  place,
+  placementKey,
+  placementRanks,
+  type PlacementKey,
+} from './place.js';
 import { Placer } from './placement.js';
 import { retryAt, situations as listSituations, type Situation } from './situations.js';
 import type { ActionType, PeInput, Plan, PlacementExplanation } from './types.js';
@@ -78,17 +84,15 @@ class Planner {
       priority: number | undefined;
       key: PlacementKey | null;
     }[] = [];
+    // The rules' answers are memoised, so thousands of situations share a few lists of decisions.
+    const digests = new Map<readonly Decision[], Digest>();
+    const ranks = placementRanks(this.world);
     for (const { situation, decisions } of decided) {
-      const vetoes = decisions.filter((d) => d.type === 'veto');
-      const priority = decisions.find((d) => d.type === 'prioritize')?.params.priority as
-        number | undefined;
+      let digested = digests.get(decisions);
+      if (!digested) digests.set(decisions, (digested = digest(decisions)));
+      const { vetoes, priority, steps } = digested;
       const ids: string[] = [];
-      // An escalation supersedes a restart of the same failure, whichever rule asked for it.
-      const escalating = decisions.some((d) => d.type === 'escalate');
-      for (const decision of decisions) {
-        if (decision.type === 'veto' || decision.type === 'prioritize') continue;
-        if (escalating && decision.type === 'restart') continue;
-        const veto = vetoes.find((v) => vetoMatches(v, decision.type));
+      for (const { decision, veto } of steps) {
         if (veto && PLACING.has(decision.type)) {
           this.#vetoUnplaced(situation, decision, veto);
         } else if (PLACING.has(decision.type)) {
@@ -97,13 +101,13 @@ class Planner {
             decision,
             vetoes,
             priority,
-            key: placementKey(this.world, situation.service),
+            key: placementKey(this.world, situation.service, ranks),
           });
         } else {
           ids.push(...expand(this.#ctx, situation, decision));
         }
       }
-      this.#finishSituation(ids, vetoes, priority);
+      if (ids.length > 0) this.#finishSituation(ids, vetoes, priority);
     }
     placing.sort((a, b) => comparePlacement(a.key, b.key));
     for (const { situation, decision, vetoes, priority } of placing) {
@@ -217,6 +221,29 @@ function inFlightIds(world: World): string[] {
   const ids: string[] = [];
   for (const a of world.input.inFlight) ids.push(a.id);
   return ids.sort();
+}
+
+/** What `apply` reads of one list of decisions. */
+interface Digest {
+  readonly vetoes: readonly Decision[];
+  readonly priority: number | undefined;
+  /** The decisions to act on, in order, each with the veto that matches it (if any). */
+  readonly steps: readonly { readonly decision: Decision; readonly veto: Decision | undefined }[];
+}
+
+function digest(decisions: readonly Decision[]): Digest {
+  const vetoes = decisions.filter((d) => d.type === 'veto');
+  const priority = decisions.find((d) => d.type === 'prioritize')?.params.priority as
+    number | undefined;
+  // An escalation supersedes a restart of the same failure, whichever rule asked for it.
+  const escalating = decisions.some((d) => d.type === 'escalate');
+  const steps: { decision: Decision; veto: Decision | undefined }[] = [];
+  for (const decision of decisions) {
+    if (decision.type === 'veto' || decision.type === 'prioritize') continue;
+    if (escalating && decision.type === 'restart') continue;
+    steps.push({ decision, veto: vetoes.find((v) => vetoMatches(v, decision.type)) });
+  }
+  return { vetoes, priority, steps };
 }
 
 function vetoMatches(veto: Decision, type: string): boolean {
