@@ -21,6 +21,8 @@ export function factsOf(situation: Situation): Readonly<Record<string, FactValue
 
 function recordOf(situation: Situation): Record<string, FactValue> {
   const { service: sv, assembly: as, deployable: d } = situation.facts;
+  // Most situations concern a service on an assembly: one literal of every
+  // key (a missing side's values are undefined, and left out below).
   const out: Record<string, unknown> =
     situation.kind === 'deployable'
       ? {
@@ -28,30 +30,23 @@ function recordOf(situation: Situation): Record<string, FactValue> {
           'deployable.recovering': d.recovering,
           'deployable.suspect': d.suspect,
           'deployable.up': d.up,
+          situation: situation.kind, // sorts last: every other key starts with a-s
         }
-      : Object.assign(
-          as
-            ? {
-                'assembly.escalate': as.escalate,
-                'assembly.failures': as.failures,
-                'assembly.health': as.health,
-                'assembly.missedBeats': as.missedBeats,
-                'assembly.name': as.name,
-                'assembly.recovery': as.recovery,
-              }
-            : {},
-          sv
-            ? {
-                'service.escalate': sv.escalate,
-                'service.failureSpanMs': sv.failureSpanMs,
-                'service.failures': sv.failures,
-                'service.id': sv.id,
-                'service.state': sv.state,
-                'service.unique': sv.unique,
-              }
-            : {},
-        );
-  out.situation = situation.kind; // sorts last: every other key starts with a-s
+      : {
+          'assembly.escalate': as?.escalate,
+          'assembly.failures': as?.failures,
+          'assembly.health': as?.health,
+          'assembly.missedBeats': as?.missedBeats,
+          'assembly.name': as?.name,
+          'assembly.recovery': as?.recovery,
+          'service.escalate': sv?.escalate,
+          'service.failureSpanMs': sv?.failureSpanMs,
+          'service.failures': sv?.failures,
+          'service.id': sv?.id,
+          'service.state': sv?.state,
+          'service.unique': sv?.unique,
+          situation: situation.kind,
+        };
   // Only values a fact can hold (a missing or structured field is left out).
   for (const key in out) {
     const v = out[key];
