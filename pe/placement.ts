@@ -240,14 +240,19 @@ export class Placer {
       return { ok: true, assembly: home.name, score: HOME_SCORE };
     const skipped: HeapEntry[] = [];
     let chosen: Load | undefined;
+    // The chosen one stays on the heap: occupying it makes its entry stale
+    // and pushes a new one (popping and pushing it back was twice the work).
     while (this.#heap.size > 0) {
-      const entry = this.#heap.pop()!;
-      if (entry.version !== entry.load.version) continue; // stale
-      skipped.push(entry);
+      const entry = this.#heap.peek()!;
+      if (entry.version !== entry.load.version) {
+        this.#heap.pop(); // stale
+        continue;
+      }
       if (this.#fits(request, entry.load, withDependants)) {
         chosen = entry.load;
         break;
       }
+      skipped.push(this.#heap.pop()!);
     }
     for (let i = 0; i < skipped.length; i++) this.#heap.push(skipped[i]!);
     return chosen ? { ok: true, assembly: chosen.name, score: 0 } : undefined;
