@@ -46,7 +46,17 @@ export async function runPe(): Promise<Figures> {
     figures[key] = {
       value: median(times),
       unit: 'ms',
-      note: `${assemblies * 10} services, ${actions} actions, ${ruleRuns} engine runs, p99 ${percentile(times, 99).toFixed(1)} ms`,
+      note: `${assemblies * 10} services, ${actions} actions, ${ruleRuns} engine runs, p99 ${percentile(times, 99).toFixed(1)} ms${assemblies === 10000 ? '; target ≤ 100' : ''}`,
+    };
+  }
+  // Ten times the services: n log n would be ×12.5.
+  const small = figures.plan_1000x10_down10_ms?.value;
+  const large = figures.plan_10000x10_down10_ms?.value;
+  if (small !== undefined && large !== undefined) {
+    figures.plan_growth_10x_ratio = {
+      value: large / small,
+      unit: 'x',
+      note: 'plan_10000x10_down10_ms over plan_1000x10_down10_ms; target ≤ 13 (n log n: 12.5)',
     };
   }
 
