@@ -145,7 +145,7 @@ export interface PlacementKey {
 export function placementKey(
   world: World,
   s: ServiceWhereabouts | null,
-  ranks: ReadonlyMap<string, number> = placementRanks(world),
+  ranks: ReadonlyMap<string, number>,
 ): PlacementKey | null {
   if (!s) return null;
   return {

@@ -287,10 +287,6 @@ function whereabouts(
     unseen: false,
     busy,
   };
-  // Where it is found (`foundAt`) without a search: the first assembly it
-  // runs on, else the first it failed on (lists are filed in name order).
-  let runningAt: Seen | undefined;
-  let failedAt: Seen | undefined;
   if (obs !== undefined) {
     // Sorted, so that the result does not depend on the order instances were written in.
     let first: string | undefined;
@@ -299,21 +295,14 @@ function whereabouts(
       if (first === undefined) first = assembly;
       else (more ??= [first]).push(assembly);
     }
-    if (more) {
-      for (const assembly of more.sort()) {
-        const at = place(w, obs, assembly, seen);
-        if (at === undefined) continue;
-        if (w.running.at(-1) === assembly) runningAt ??= at;
-        else failedAt ??= at;
-      }
-    } else if (first !== undefined) {
-      const at = place(w, obs, first, seen);
-      if (at !== undefined && w.running.length > 0) runningAt = at;
-      else failedAt = at;
-    }
+    if (more) for (const assembly of more.sort()) place(w, obs, assembly, seen);
+    else if (first !== undefined) place(w, obs, first, seen);
   }
-  const found = busy.length === 0 ? (runningAt ?? failedAt) : seen.get(foundAt(w) ?? '');
-  if (found !== undefined) count(found.tally, config);
+  const found = foundAt(w);
+  if (found !== undefined) {
+    const at = seen.get(found);
+    if (at !== undefined) count(at.tally, config);
+  }
   // An agent reports every service it runs, so a reachable assembly without a
   // record does not run it; an assembly that has not reported may.
   w.unseen =
@@ -325,18 +314,15 @@ function whereabouts(
   return w;
 }
 
-/**
- * Files one observed instance under running, failed, unknown or lost; returns
- * its assembly's record where it was filed under running or failed.
- */
+/** Files one observed instance under running, failed, unknown or lost. */
 function place(
   w: Mutable<ServiceWhereabouts>,
   obs: ServiceObservation,
   assembly: string,
   seen: ReadonlyMap<string, Seen>,
-): Seen | undefined {
+): void {
   const at = seen.get(assembly);
-  if (at === undefined) return undefined; // an assembly no longer in the config
+  if (at === undefined) return; // an assembly no longer in the config
   const instance = obs.instances[assembly]!;
   const current = instance.epoch === at.epoch;
   const h = at.health;
@@ -350,17 +336,14 @@ function place(
     ) {
       w.running = add(w.running, at);
       at.tally.running.push(w.config.id);
-      return at;
     } else if (instance.state === 'failed') {
       w.failed = add(w.failed, at);
-      return at;
     } else if (instance.state === 'unknown') {
       w.unknown = add(w.unknown, at);
     }
   } else if (h === 'down' || h === 'recovering') {
     if (!(current && instance.state === 'stopped')) w.lost = add(w.lost, at);
   }
-  return undefined;
 }
 
 /**
