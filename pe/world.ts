@@ -108,9 +108,9 @@ export function capacityOf(
  * iterator result per element wherever V8 did not optimise the loop.
  *
  * What the rest of the pass counts per assembly (what runs there, what the
- * placer starts from) is counted here, into the assembly's tally already in
- * hand: later loops over every service that looked each assembly up by name
- * again cost some 15 ms a pass at 100,000 services.
+ * placer starts from) is counted here, into the assembly's tally, in hand
+ * for every settled service: later loops over every service that looked each
+ * assembly up by name again cost some 15 ms a pass at 100,000 services.
  *
  * A settled service (see `settledOn`) gets no record unless something asks
  * for one: most services are settled, and their 100,000 records a pass,
