@@ -3,8 +3,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { credentialLine } from '../../lib/bus/credentials.js';
 import { CACHED_PROGRAMS } from '../../lib/code-cache.js';
 import { CpeClient, CpeProcess, exampleAs } from '../support/cpe.js';
+import { selfSignedCert } from '../support/tls.js';
 
 const root = join(import.meta.dirname, '..', '..');
 /**
@@ -288,6 +290,38 @@ describe('the bundled CPE and DPE (built)', function () {
     await api.call('deployable_update', { name: 'bundled', config: changed });
     await ready(2);
     await api.call('deployable_destroy', { name: 'bundled' });
+  });
+
+  it('serves and speaks amqps:// (the bundles load tls on first use): the DPE connects over TLS and reports ready', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cpe-bundled-tls-'));
+    const tls = selfSignedCert(dir, '127.0.0.1');
+    const credentialsFile = join(dir, 'bus-users');
+    writeFileSync(credentialsFile, `${await credentialLine('cpe', 'bundled-tls')}\n`);
+    const secure = await CpeProcess.create(true, {
+      env: { NODE_V8_COVERAGE: '' },
+      router: { host: '127.0.0.1', credentialsFile, user: 'cpe', password: 'bundled-tls', tls },
+      settings: { bus: { ca: tls.ca } },
+    });
+    await secure.start();
+    const client = new CpeClient(secure.url, 'embedded', tls.ca);
+    try {
+      assert.match(secure.url, /^amqps:/);
+      await client.bus.whenUp(10_000);
+      await client.call('deployable_create', { name: 'tls', config: exampleAs('tls') });
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const s = await client.call('deployable_status', { name: 'tls' });
+        if (s.dpe_ready === true) break;
+        if (Date.now() > deadline)
+          assert.fail(`the bundled DPE not ready over amqps: ${JSON.stringify(s)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await client.call('deployable_destroy', { name: 'tls' });
+    } finally {
+      await client.close();
+      await secure.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs each daemon from the code cache the build wrote: V8 takes it under the flags the daemon runs with', () => {
