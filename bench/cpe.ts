@@ -142,8 +142,30 @@ async function bareNodeRssMb(): Promise<number> {
   }
 }
 
+/**
+ * BATCH Node.js processes that do nothing (`node -e 0`, the DPE's flags),
+ * started at once, until the last has exited: the floor under
+ * create_100_all_ready_ms with one process per DPE, on these cores.
+ */
+async function bareNodesMs(): Promise<number> {
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from(
+      { length: BATCH },
+      () =>
+        new Promise((resolve, reject) =>
+          spawn(process.execPath, [...DPE_NODE_FLAGS, '-e', '0'], { stdio: 'ignore' })
+            .on('error', reject)
+            .on('exit', resolve),
+        ),
+    ),
+  );
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
 async function processSupervisor(): Promise<Figures> {
   const floor = await bareNodeRssMb();
+  const bare100 = await bareNodesMs();
   const cpe = await CpeProcess.create(true);
   await cpe.start();
   const api = new CpeClient(cpe.url);
@@ -163,6 +185,11 @@ async function processSupervisor(): Promise<Figures> {
         value: floor,
         unit: 'MB',
         note: `node ${DPE_NODE_FLAGS.join(' ')} -e 'setInterval(…)', idle: the floor under a DPE`,
+      },
+      [`node_bare_${BATCH}_ms`]: {
+        value: bare100,
+        unit: 'ms',
+        note: `${BATCH} × node -e 0 at once, until all exited: the floor under create_${BATCH}_all_ready_ms`,
       },
     };
   } finally {
