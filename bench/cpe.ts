@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { DPE_NODE_FLAGS } from '../lib/code-cache.js';
 import { subscribeEvents } from '../lib/bus/events.js';
+import { deferExtraCa } from '../lib/bus/extra-ca.js';
 import { CpeClient, CpeProcess, exampleAs } from '../test/support/cpe.js';
 import { sandboxUnavailable, SystemdSandbox } from '../test/support/systemd-sandbox.js';
 import { median, percentile, type Figures } from './report.js';
@@ -133,6 +134,7 @@ async function measure(t: Target, suffix: string): Promise<Figures> {
 async function bareNodeRssMb(): Promise<number> {
   const child = spawn(process.execPath, [...DPE_NODE_FLAGS, '-e', 'setInterval(() => {}, 1000)'], {
     stdio: 'ignore',
+    env: deferExtraCa(process.env),
   });
   try {
     await new Promise((r) => setTimeout(r, 3000));
@@ -154,7 +156,10 @@ async function bareNodesMs(): Promise<number> {
       { length: BATCH },
       () =>
         new Promise((resolve, reject) =>
-          spawn(process.execPath, [...DPE_NODE_FLAGS, '-e', '0'], { stdio: 'ignore' })
+          spawn(process.execPath, [...DPE_NODE_FLAGS, '-e', '0'], {
+            stdio: 'ignore',
+            env: deferExtraCa(process.env), // as the process supervisor starts a DPE
+          })
             .on('error', reject)
             .on('exit', resolve),
         ),

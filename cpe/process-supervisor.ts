@@ -27,6 +27,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { deferExtraCa } from '../lib/bus/extra-ca.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { DPE_BOUND_TO_ENV } from '../lib/settings.js';
@@ -214,12 +215,12 @@ export class ProcessSupervisor implements DpeSupervisor {
     if (this.#tracked.has(name)) return;
     const [file, ...args] = this.#o.command;
     if (!file) throw new CpeError('SUPERVISOR_FAILED', 'no DPE command configured');
-    const env = {
+    const env = deferExtraCa({
       ...this.#o.env,
       ...this.#o.prepare?.(name),
       [RUN_DIR_ENV]: this.#o.runDir,
       ...(this.#o.boundToCpe ? { [DPE_BOUND_TO_ENV]: String(process.pid) } : {}),
-    };
+    });
     const logFd = openSync(join(this.#o.runDir, `${name}.log`), 'a', 0o640);
     let child: ChildProcess;
     try {

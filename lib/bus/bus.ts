@@ -27,6 +27,7 @@ import {
   type Terminus,
 } from './addressing.js';
 import { BusCode, BusError } from './errors.js';
+import { deferredCa } from './extra-ca.js';
 import { Fifo } from './fifo.js';
 import { exceedsSize } from './size.js';
 
@@ -172,7 +173,7 @@ export class Bus {
       ? {
           ...common,
           transport: 'tls',
-          ca: tls.caFile ? readFileSync(tls.caFile) : undefined,
+          ca: tls.caFile ? readFileSync(tls.caFile) : deferredCa(this.#log),
           cert: tls.certFile ? readFileSync(tls.certFile) : undefined,
           key: tls.keyFile ? readFileSync(tls.keyFile) : undefined,
           // SNI carries host names only (rhea would send the IP): '' sends none, and the

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentialLine } from '../../lib/bus/credentials.js';
+import { DEFERRED_EXTRA_CA_ENV } from '../../lib/bus/extra-ca.js';
 import { CACHED_PROGRAMS } from '../../lib/code-cache.js';
 import { CpeClient, CpeProcess, exampleAs } from '../support/cpe.js';
 import { selfSignedCert } from '../support/tls.js';
@@ -292,15 +293,23 @@ describe('the bundled CPE and DPE (built)', function () {
     await api.call('deployable_destroy', { name: 'bundled' });
   });
 
-  it('serves and speaks amqps:// (the bundles load tls on first use): the DPE connects over TLS and reports ready', async () => {
+  it('serves and speaks amqps:// (the bundles load tls on first use): the DPE, trusting the router by NODE_EXTRA_CA_CERTS, connects over TLS and reports ready', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cpe-bundled-tls-'));
     const tls = selfSignedCert(dir, '127.0.0.1');
     const credentialsFile = join(dir, 'bus-users');
     writeFileSync(credentialsFile, `${await credentialLine('cpe', 'bundled-tls')}\n`);
+    // No bus.ca for the DPE: it trusts the router as Node would by NODE_EXTRA_CA_CERTS,
+    // which the process supervisor defers to its first TLS connection (lib/bus/extra-ca.ts).
     const secure = await CpeProcess.create(true, {
-      env: { NODE_V8_COVERAGE: '' },
-      router: { host: '127.0.0.1', credentialsFile, user: 'cpe', password: 'bundled-tls', tls },
-      settings: { bus: { ca: tls.ca } },
+      env: { NODE_V8_COVERAGE: '', NODE_EXTRA_CA_CERTS: tls.ca },
+      router: {
+        host: '127.0.0.1',
+        credentialsFile,
+        user: 'cpe',
+        password: 'bundled-tls',
+        tls,
+        caByEnvironment: true,
+      },
     });
     await secure.start();
     const client = new CpeClient(secure.url, 'embedded', tls.ca);
@@ -311,7 +320,12 @@ describe('the bundled CPE and DPE (built)', function () {
       const deadline = Date.now() + 30_000;
       for (;;) {
         const s = await client.call('deployable_status', { name: 'tls' });
-        if (s.dpe_ready === true) break;
+        if (s.dpe_ready === true) {
+          const environ = readFileSync(`/proc/${Number(s.dpe_pid)}/environ`, 'utf8').split('\0');
+          assert.ok(!environ.some((v) => v.startsWith('NODE_EXTRA_CA_CERTS=')), 'Node parsed it');
+          assert.ok(environ.includes(`${DEFERRED_EXTRA_CA_ENV}=${tls.ca}`));
+          break;
+        }
         if (Date.now() > deadline)
           assert.fail(`the bundled DPE not ready over amqps: ${JSON.stringify(s)}`);
         await new Promise((r) => setTimeout(r, 100));

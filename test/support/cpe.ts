@@ -100,6 +100,8 @@ export interface CpeProcessOptions {
     readonly password: string;
     /** TLS (PLAIN beyond loopback requires it): the router's certificate and key, and the CA clients trust. */
     readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
+    /** No --bus-ca: the CPE and its DPEs trust the router by NODE_EXTRA_CA_CERTS (in env). */
+    readonly caByEnvironment?: boolean;
   };
 }
 
@@ -232,8 +234,9 @@ export class CpeProcess {
             this.options.router.tls.cert,
             '--router-tls-key',
             this.options.router.tls.key,
-            '--bus-ca',
-            this.options.router.tls.ca,
+            ...(this.options.router.caByEnvironment
+              ? []
+              : ['--bus-ca', this.options.router.tls.ca]),
           ]
         : []),
       ...(this.options.args ?? []),
