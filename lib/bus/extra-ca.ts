@@ -16,10 +16,14 @@ import type { Logger } from '../log.js';
 
 export const DEFERRED_EXTRA_CA_ENV = 'CPE_DEFERRED_EXTRA_CA_CERTS';
 
-/** The environment for a DPE: NODE_EXTRA_CA_CERTS moved to DEFERRED_EXTRA_CA_ENV. */
+/**
+ * The environment for a DPE: NODE_EXTRA_CA_CERTS moved to DEFERRED_EXTRA_CA_ENV.
+ * Not under --use-openssl-ca: Node's default store is then OpenSSL's, which
+ * tls.rootCertificates (Node's own) would not stand for.
+ */
 export function deferExtraCa(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const file = env.NODE_EXTRA_CA_CERTS;
-  if (file === undefined) return env;
+  if (file === undefined || /--use-openssl-ca\b/.test(env.NODE_OPTIONS ?? '')) return env;
   const deferred: NodeJS.ProcessEnv = { ...env, [DEFERRED_EXTRA_CA_ENV]: file };
   delete deferred.NODE_EXTRA_CA_CERTS;
   return deferred;

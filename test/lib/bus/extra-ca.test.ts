@@ -30,6 +30,9 @@ describe('NODE_EXTRA_CA_CERTS deferred to the bus (lib/bus/extra-ca.ts)', () => 
     assert.equal(env.NODE_EXTRA_CA_CERTS, '/etc/ca.pem', 'the given environment is not changed');
     const without = { PATH: '/bin' };
     assert.equal(deferExtraCa(without), without);
+    // Node's default store is OpenSSL's then: the roots deferredCa adds would not be it.
+    const openssl = { NODE_OPTIONS: '--use-openssl-ca', NODE_EXTRA_CA_CERTS: '/etc/ca.pem' };
+    assert.equal(deferExtraCa(openssl), openssl);
   });
 
   it("adds the file's certificates to Node's roots, as Node would", () => {
