@@ -6,7 +6,7 @@
  * and destroyed; idle RSS of the CPE and of one DPE. Compiled code (dist/),
  * as it runs in production.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { DPE_NODE_FLAGS } from '../lib/code-cache.js';
 import { subscribeEvents } from '../lib/bus/events.js';
@@ -126,16 +126,21 @@ async function measure(t: Target, suffix: string): Promise<Figures> {
   };
 }
 
+/** `node -e CODE` as the process supervisor starts a DPE: its flags, its environment. */
+function bareNode(code: string): ChildProcess {
+  return spawn(process.execPath, [...DPE_NODE_FLAGS, '-e', code], {
+    stdio: 'ignore',
+    env: deferExtraCa(process.env),
+  });
+}
+
 /**
  * A Node.js process that loaded nothing, idle, with the DPE's flags: what
  * every DPE has before its own code (mostly the node binary's pages, which
  * all of them share).
  */
 async function bareNodeRssMb(): Promise<number> {
-  const child = spawn(process.execPath, [...DPE_NODE_FLAGS, '-e', 'setInterval(() => {}, 1000)'], {
-    stdio: 'ignore',
-    env: deferExtraCa(process.env),
-  });
+  const child = bareNode('setInterval(() => {}, 1000)');
   try {
     await new Promise((r) => setTimeout(r, 3000));
     return vmRssMb(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
@@ -154,15 +159,7 @@ async function bareNodesMs(): Promise<number> {
   await Promise.all(
     Array.from(
       { length: BATCH },
-      () =>
-        new Promise((resolve, reject) =>
-          spawn(process.execPath, [...DPE_NODE_FLAGS, '-e', '0'], {
-            stdio: 'ignore',
-            env: deferExtraCa(process.env), // as the process supervisor starts a DPE
-          })
-            .on('error', reject)
-            .on('exit', resolve),
-        ),
+      () => new Promise((resolve, reject) => bareNode('0').on('error', reject).on('exit', resolve)),
     ),
   );
   return Number(process.hrtime.bigint() - start) / 1e6;

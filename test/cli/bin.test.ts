@@ -317,19 +317,10 @@ describe('the bundled CPE and DPE (built)', function () {
       assert.match(secure.url, /^amqps:/);
       await client.bus.whenUp(10_000);
       await client.call('deployable_create', { name: 'tls', config: exampleAs('tls') });
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const s = await client.call('deployable_status', { name: 'tls' });
-        if (s.dpe_ready === true) {
-          const environ = readFileSync(`/proc/${Number(s.dpe_pid)}/environ`, 'utf8').split('\0');
-          assert.ok(!environ.some((v) => v.startsWith('NODE_EXTRA_CA_CERTS=')), 'Node parsed it');
-          assert.ok(environ.includes(`${DEFERRED_EXTRA_CA_ENV}=${tls.ca}`));
-          break;
-        }
-        if (Date.now() > deadline)
-          assert.fail(`the bundled DPE not ready over amqps: ${JSON.stringify(s)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const s = await client.waitReady('tls', 1);
+      const environ = readFileSync(`/proc/${Number(s.dpe_pid)}/environ`, 'utf8').split('\0');
+      assert.ok(!environ.some((v) => v.startsWith('NODE_EXTRA_CA_CERTS=')), 'Node parsed it');
+      assert.ok(environ.includes(`${DEFERRED_EXTRA_CA_ENV}=${tls.ca}`));
     } finally {
       // DPEs outlive their CPE: one left running would outlive the test run.
       await client.call('deployable_destroy', { name: 'tls' }).catch(() => undefined);
