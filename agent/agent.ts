@@ -5,7 +5,7 @@
  * `agent.<deployable>.<assembly>`. A new epoch at every start tells its DPE
  * to ask what runs before trusting anything about this assembly.
  */
-import { randomUUID } from 'node:crypto';
+import { randomId } from '../lib/random-id.js';
 import { AGENT_OBJECT, agentNode } from '../lib/addresses.js';
 import { SERVICE_ARGS, specFromArgs, type ServiceOp } from '../lib/agent/protocol.js';
 import type { Bus } from '../lib/bus/bus.js';
@@ -30,7 +30,7 @@ export interface AgentOptions {
 }
 
 export class Agent {
-  readonly epoch = randomUUID();
+  readonly epoch = randomId();
   readonly #o: AgentOptions;
   readonly #server: MethodServer;
   readonly #beats = new BeatTimer();

@@ -11,7 +11,7 @@ import { qmfText, type QmfMap } from '../lib/bus/qmf.js';
 import { MethodServer, type ObjectMethods } from '../lib/bus/server.js';
 import type { Logger } from '../lib/log.js';
 import { SimAssembly, type SimAnswer } from '../lib/sim/assembly.js';
-import { randomUUID } from 'node:crypto';
+import { randomId } from '../lib/random-id.js';
 import { readFile } from 'node:fs/promises';
 import { loadDeployableConfig, NAME_PATTERN } from '../lib/config/index.js';
 import { CpeError, errorMessage } from '../lib/errors.js';
@@ -41,7 +41,7 @@ class SimulatedAgent {
     private readonly host: SimulatedHost,
     log: Logger,
   ) {
-    this.sim = new SimAssembly(host.name, { newEpoch: () => randomUUID() });
+    this.sim = new SimAssembly(host.name, { newEpoch: () => randomId() });
     this.#server = new MethodServer(bus, {
       address: agentNode(deployable, host.name),
       objects: { [AGENT_OBJECT]: this.#agentMethods(), [FAULT_OBJECT]: this.#faultMethods() },

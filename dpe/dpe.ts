@@ -12,7 +12,7 @@
  * drivers out, events to the CPE's event log (through the outbox, at least
  * once), the `dpe` object's status, and saved PE inputs.
  */
-import { randomUUID } from 'node:crypto';
+import { randomId } from '../lib/random-id.js';
 import {
   agentHeartbeats,
   agentNode,
@@ -249,7 +249,7 @@ export class Dpe {
         qmf: { client: this.#client, address: o.recovery.qmfAddress, object: o.recovery.qmfObject },
         log,
       }),
-      newId: randomUUID,
+      newId: randomId,
       emit: (name, severity, values) =>
         this.#forwarder.add({ name, severity, timestamp: Date.now(), values }),
       onPlan: (input, plan) => {

@@ -66,8 +66,10 @@ const codeCache = `${root}dist/lib/code-cache.js`;
 // time one of its exports is read: only where the bus is amqps://, or the
 // router serves TLS. The exports are listed here, from the Node that builds
 // (the code cache ties the bundle to it anyway). A DPE's start took ~10-20 ms
-// less CPU (of ~200 on the machine measured).
-const LAZY_BUILTINS = ['tls'];
+// less CPU (of ~200 on the machine measured). node:crypto likewise: a DPE
+// and an agent make their ids without it (lib/random-id.ts), and loading it
+// was some 2 MB of each one's memory.
+const LAZY_BUILTINS = ['tls', 'crypto'];
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
