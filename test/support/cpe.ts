@@ -43,15 +43,30 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
+}
+
+/**
+ * `count` different ports free on loopback now. Each is held until all are
+ * found: the kernel may hand out a port it just had back, and a CPE's router
+ * and HTTP API once got the same one (EADDRINUSE at start).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+    }
+    return servers.map((server) => (server.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 /** Resolves once a daemon logs " INFO ready "; its output goes to `onOutput` meanwhile and after. */
@@ -120,12 +135,13 @@ export class CpeProcess {
   ) {}
 
   static async create(compiled = false, options: CpeProcessOptions = {}): Promise<CpeProcess> {
+    const [router, http] = await freePorts(2);
     return new CpeProcess(
       mkdtempSync(join(tmpdir(), 'cpe-state-')),
-      await freePort(),
+      router!,
       compiled,
       options,
-      await freePort(),
+      http,
     );
   }
 

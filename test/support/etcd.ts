@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { CI } from './bus.js';
-import { freePort } from './cpe.js';
+import { freePorts } from './cpe.js';
 
 /** Why etcd cannot run here, or undefined. */
 export function etcdUnavailable(): string | undefined {
@@ -50,11 +50,12 @@ export class EtcdCluster {
   static async start(size = 3, host = '127.0.0.1'): Promise<EtcdCluster> {
     const root = mkdtempSync(join(tmpdir(), 'cpe-etcd-'));
     const members: Member[] = [];
+    const ports = await freePorts(2 * size);
     for (let i = 1; i <= size; i++)
       members.push({
         name: `m${i}`,
-        client: await freePort(),
-        peer: await freePort(),
+        client: ports[2 * i - 2]!,
+        peer: ports[2 * i - 1]!,
         dataDir: join(root, `m${i}`),
         child: undefined,
         output: '',
