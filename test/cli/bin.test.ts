@@ -270,18 +270,8 @@ describe('the bundled CPE and DPE (built)', function () {
     api = new CpeClient(cpe.url);
     await api.bus.whenUp(10_000);
     await api.call('deployable_create', { name: 'bundled', config: exampleAs('bundled') });
-    const ready = async (generation: number): Promise<void> => {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const s = await api!.call('deployable_status', { name: 'bundled' });
-        if (s.dpe_ready === true && s.generation === generation) return;
-        if (Date.now() > deadline)
-          assert.fail(
-            `the bundled DPE not ready on generation ${generation}: ${JSON.stringify(s)}`,
-          );
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    // The DPE's own generation: it fetched the config it was told of.
+    const ready = (generation: number) => api!.waitReady('bundled', generation);
     await ready(1);
     const changed = exampleAs('bundled').replace(
       'monitor_interval="10s"',
