@@ -5,13 +5,13 @@
  * `agent.<deployable>.<assembly>`. A new epoch at every start tells its DPE
  * to ask what runs before trusting anything about this assembly.
  */
-import { randomId } from '../lib/random-id.js';
 import { AGENT_OBJECT, agentNode } from '../lib/addresses.js';
 import { SERVICE_ARGS, specFromArgs, type ServiceOp } from '../lib/agent/protocol.js';
 import type { Bus } from '../lib/bus/bus.js';
 import type { QmfMap } from '../lib/bus/qmf.js';
 import { MethodServer, type ObjectMethods } from '../lib/bus/server.js';
 import type { Logger } from '../lib/log.js';
+import { randomId } from '../lib/random-id.js';
 import { BeatTimer, heartbeatsReady, sendBeat } from './beat.js';
 import type { OpAnswer } from './driver.js';
 import { hostAddresses, hostMetrics, hostName } from './host.js';

@@ -12,7 +12,6 @@
  * drivers out, events to the CPE's event log (through the outbox, at least
  * once), the `dpe` object's status, and saved PE inputs.
  */
-import { randomId } from '../lib/random-id.js';
 import {
   agentHeartbeats,
   agentNode,
@@ -34,6 +33,7 @@ import { loadDeployableConfig, type DeployableConfig } from '../lib/config/index
 import { CpeError, errorMessage } from '../lib/errors.js';
 import { Outbox } from '../lib/events/outbox.js';
 import type { Logger } from '../lib/log.js';
+import { randomId } from '../lib/random-id.js';
 import { busAgents } from './agents.js';
 import { EventForwarder } from './event-forwarder.js';
 import type { AssemblyMetrics } from '../pe/index.js';
