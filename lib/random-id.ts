@@ -15,38 +15,49 @@ import { closeSync, openSync, readSync } from 'node:fs';
 const POOL_BYTES = 16 * 128;
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-let pool: Buffer | null = null;
-let next = POOL_BYTES;
-let urandom = true;
+export class IdPool {
+  #pool: Buffer | null = null;
+  #next = POOL_BYTES;
+  /** False once the source could not be read: node:crypto serves from then on. */
+  #readable = true;
 
-/** Fills the pool from /dev/urandom; false where it cannot be read (then node:crypto serves). */
-function refill(): boolean {
-  const buf = (pool ??= Buffer.allocUnsafeSlow(POOL_BYTES));
-  try {
-    const fd = openSync('/dev/urandom', 'r');
-    try {
-      for (let at = 0; at < POOL_BYTES;) {
-        const n = readSync(fd, buf, at, POOL_BYTES - at, null);
-        if (n <= 0) return false;
-        at += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
+  constructor(private readonly source = '/dev/urandom') {}
+
+  next(): string {
+    if (this.#next + 16 > POOL_BYTES && !(this.#readable &&= this.#refill())) return randomUUID();
+    const b = this.#pool!;
+    const o = this.#next;
+    this.#next += 16;
+    b[o + 6] = (b[o + 6]! & 0x0f) | 0x40; // version 4
+    b[o + 8] = (b[o + 8]! & 0x3f) | 0x80; // variant 10
+    const h = (i: number): string => HEX[b[o + i]!]!;
+    return `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${h(6)}${h(7)}-${h(8)}${h(9)}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
   }
-  next = 0;
-  return true;
+
+  /** Fills the pool from the source; false where it cannot be read whole. */
+  #refill(): boolean {
+    const buf = (this.#pool ??= Buffer.allocUnsafeSlow(POOL_BYTES));
+    try {
+      const fd = openSync(this.source, 'r');
+      try {
+        for (let at = 0; at < POOL_BYTES;) {
+          const n = readSync(fd, buf, at, POOL_BYTES - at, null);
+          if (n <= 0) return false;
+          at += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
+    this.#next = 0;
+    return true;
+  }
 }
 
+const shared = new IdPool();
+
 export function randomId(): string {
-  if (next + 16 > POOL_BYTES && !(urandom &&= refill())) return randomUUID();
-  const b = pool!;
-  const o = next;
-  next += 16;
-  b[o + 6] = (b[o + 6]! & 0x0f) | 0x40; // version 4
-  b[o + 8] = (b[o + 8]! & 0x3f) | 0x80; // variant 10
-  const h = (i: number): string => HEX[b[o + i]!]!;
-  return `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${h(6)}${h(7)}-${h(8)}${h(9)}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
+  return shared.next();
 }
