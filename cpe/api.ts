@@ -4,7 +4,7 @@
  * refused call leaves no trace, an answered one is on disk.
  */
 import { SerialByKey } from '../lib/serial.js';
-import { randomUUID } from 'node:crypto';
+import { randomId } from '../lib/random-id.js';
 import { DPE_OBJECT, dpeNode } from '../lib/addresses.js';
 import type { MethodClient } from '../lib/bus/client.js';
 import { speaksFor } from '../lib/bus/identity.js';
@@ -107,7 +107,7 @@ export class CpeApi {
       name,
       severity,
       timestamp: (this.#d.now ?? Date.now)(),
-      values: { id: randomUUID(), ...values },
+      values: { id: randomId(), ...values },
     };
     // What it tells of has happened; if the store fails, only its record is lost.
     this.#d.events.submit([event], 'cpe').catch((err: unknown) => {

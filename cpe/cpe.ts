@@ -3,7 +3,7 @@
  * supervisor, reconciler, DPE watch and the management API. main.ts only
  * reads settings and signals; tests build a Cpe directly.
  */
-import { randomUUID } from 'node:crypto';
+import { randomId } from '../lib/random-id.js';
 import { mkdirSync } from 'node:fs';
 import { lockStateDir } from './lock.js';
 import { join } from 'node:path';
@@ -194,7 +194,7 @@ export class Cpe {
   http: HttpServer | undefined;
   #prune: NodeJS.Timeout | undefined;
   /** This process's identity on the bus (cpe_info). */
-  readonly instance = randomUUID();
+  readonly instance = randomId();
   #server: MethodServer | undefined;
   #client: MethodClient | undefined;
   #resync: NodeJS.Timeout | undefined;

@@ -1,10 +1,11 @@
 /**
  * Random (version 4) UUIDs from the kernel's generator, /dev/urandom, read a
- * pool at a time as node:crypto reads OpenSSL's. Not node:crypto's
- * randomUUID in the DPE and the agent: loading node:crypto, for their event
- * ids and epochs alone, was ~2 MB of a bare node (its 16 modules and the
- * pages of the binary they touch), ~0.6 MB of a DPE's idle RSS (which shares
- * some of those pages with what it loads anyway). The daemons' bundles load
+ * pool at a time as node:crypto reads OpenSSL's: every daemon's ids (events,
+ * epochs, instances). Not node:crypto's randomUUID: in the DPE and the
+ * agent, loading node:crypto for their event ids and epochs alone was ~2 MB
+ * of a bare node (its 16 modules and the pages of the binary they touch),
+ * ~0.6 MB of a DPE's idle RSS (which shares some of those pages with what it
+ * loads anyway). The daemons' bundles load
  * node:crypto only where one of its exports is used (scripts/postbuild.mjs),
  * as here when /dev/urandom cannot be read.
  */
