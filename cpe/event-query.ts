@@ -3,6 +3,7 @@
  * events, or with follow, those stored after a seq, waiting up to `wait_ms`
  * for the first (a long poll: every stored batch wakes it, the SQL decides).
  */
+import { isoTime } from '../lib/clock.js';
 import type { QmfMap, QmfValue } from '../lib/bus/qmf.js';
 import type { EventQuery } from '../lib/events/filter.js';
 import type { LoggedEvent } from '../lib/events/record.js';
@@ -33,7 +34,7 @@ export async function queryEvents(pipeline: EventPipeline, q: EventQuery): Promi
 
 /** An event as the HTTP API answers it (times as ISO 8601). */
 export function eventJson(e: LoggedEvent): Record<string, unknown> {
-  return { ...e, time: new Date(e.time).toISOString(), stored: new Date(e.stored).toISOString() };
+  return { ...e, time: isoTime(e.time), stored: isoTime(e.stored) };
 }
 
 /** An event as events_query answers it (times as AMQP timestamps). */

@@ -23,6 +23,24 @@ export const systemClock: Clock = {
   },
 };
 
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+
+/**
+ * A time as Date.prototype.toISOString writes it, from the UTC fields. V8
+ * 11.3 (Node 20) looks up the local time zone's display name on every
+ * toISOString, though an ISO time never shows it, and the first lookup
+ * brings ICU's time zone names into the process: ~1 MB of every daemon's
+ * RSS, from its first log line (measured in a DPE, issue #13). The daemons
+ * write their times with this.
+ */
+export function isoTime(ms: number): string {
+  const d = new Date(ms);
+  const year = d.getUTCFullYear();
+  // Six-digit and negative years (and an invalid time's RangeError) as V8 has them.
+  if (!(year >= 0 && year <= 9999)) return d.toISOString();
+  return `${pad(year, 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.${pad(d.getUTCMilliseconds(), 3)}Z`;
+}
+
 interface Scheduled {
   readonly at: number;
   readonly seq: number;

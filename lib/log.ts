@@ -10,6 +10,7 @@
 import { fstatSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import { isoTime } from './clock.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogMeta = Readonly<Record<string, string | number | boolean | null | undefined>>;
@@ -94,18 +95,22 @@ function logfmt(info: winston.Logform.TransformableInfo): string {
   return parts.length > 0 ? ` ${parts.join(' ')}` : '';
 }
 
+/** logform's timestamp, written by isoTime. */
+const timestamp = (): winston.Logform.Format =>
+  winston.format.timestamp({ format: () => isoTime(Date.now()) });
+
 const FORMATS: Readonly<Record<LogFormat, winston.Logform.Format>> = {
   journal: winston.format.printf(
     (info) => `<${PRIORITY[info.level as LogLevel] ?? 6}>${String(info.message)}${logfmt(info)}`,
   ),
   text: winston.format.combine(
-    winston.format.timestamp(),
+    timestamp(),
     winston.format.printf(
       (info) =>
         `${String(info.timestamp)} ${String(info.program)} ${info.level.toUpperCase()} ${String(info.message)}${logfmt(info)}`,
     ),
   ),
-  json: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+  json: winston.format.combine(timestamp(), winston.format.json()),
 };
 
 /** A logger that drops everything: for tests and tools that must stay quiet. */

@@ -5,6 +5,7 @@
  * Builders make rhea messages; parsers check what arrives and say what is
  * wrong instead of trusting it.
  */
+import { isoTime } from '../clock.js';
 import rhea, { type Message } from 'rhea';
 import { isAmqpUuid } from './rhea-decoder.js';
 
@@ -365,7 +366,7 @@ export function parseHeartbeat(message: Message): Heartbeat | Malformed {
 /** A value as text for people: dates as ISO 8601, maps and lists as JSON, null as ''. */
 export function qmfText(value: QmfValue | undefined): string {
   if (value === null || value === undefined) return '';
-  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Date) return isoTime(value.getTime());
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }

@@ -3,6 +3,7 @@
  * "Event log"): the bus event's facts lifted into columns that can be
  * filtered, the rest kept as they came.
  */
+import { isoTime } from '../clock.js';
 import {
   SEVERITIES,
   type BusEvent,
@@ -46,7 +47,7 @@ function name(v: QmfValue | undefined): string | null {
 
 /** QMF values as JSON: timestamps as ISO strings, binaries as base64. */
 export function jsonValue(v: QmfValue): unknown {
-  if (v instanceof Date) return v.toISOString();
+  if (v instanceof Date) return isoTime(v.getTime());
   if (Buffer.isBuffer(v)) return v.toString('base64');
   if (Array.isArray(v)) return v.map(jsonValue);
   if (v !== null && typeof v === 'object') {

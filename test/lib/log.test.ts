@@ -39,6 +39,28 @@ describe('logger', () => {
     assert.deepEqual(rest, []);
   });
 
+  it('writes its timestamps without Date.prototype.toISOString (V8 looks up the time zone name)', () => {
+    const { log, lines } = capture('json');
+    const spied = Object.getOwnPropertyDescriptor(Date.prototype, 'toISOString')!;
+    let calls = 0;
+    Object.defineProperty(Date.prototype, 'toISOString', {
+      ...spied,
+      value(this: Date): string {
+        calls += 1;
+        return (spied.value as (this: Date) => string).call(this);
+      },
+    });
+    const before = Date.now();
+    try {
+      log.info('x');
+    } finally {
+      Object.defineProperty(Date.prototype, 'toISOString', spied);
+    }
+    const stamp = Date.parse((JSON.parse(lines()[0]!) as { timestamp: string }).timestamp);
+    assert.equal(calls, 0);
+    assert.ok(stamp >= before && stamp <= Date.now());
+  });
+
   it('writes JSON lines', () => {
     const { log, lines } = capture('json');
     log.warn('x', { deployable: 'd' });
