@@ -43,7 +43,7 @@ export const CUSTOM_PREFIX = 'custom:';
 export class RuleRunner {
   readonly #engine: Engine;
   readonly #references: readonly Reference[];
-  readonly #memo = new Map<string, readonly Decision[]>();
+  readonly #memo = new DecisionMemo();
   #runs = 0;
   #tail: Promise<unknown> = Promise.resolve();
 
@@ -72,7 +72,7 @@ export class RuleRunner {
 
   /** The decisions for facts already seen, without a run (or an await); else undefined. */
   known(facts: RuleFacts): readonly Decision[] | undefined {
-    return this.#memo.get(this.#key(facts));
+    return this.#memo.get(facts, this.#references);
   }
 
   /** Runs one at a time, whoever calls: overlapping runs on one Engine lose rules. */
@@ -83,8 +83,7 @@ export class RuleRunner {
   }
 
   async #decide(facts: RuleFacts): Promise<readonly Decision[]> {
-    const key = this.#key(facts);
-    const known = this.#memo.get(key);
+    const known = this.#memo.get(facts, this.#references);
     if (known) return known;
     this.#runs += 1;
     const { results } = await this.#engine.run({ ...facts });
@@ -102,19 +101,65 @@ export class RuleRunner {
       })
       // Engine callbacks may resolve in any order: fix one.
       .sort((a, b) => b.priority - a.priority || (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0));
-    this.#memo.set(key, decisions);
+    this.#memo.set(facts, this.#references, decisions);
     return decisions;
   }
+}
 
-  #key(facts: RuleFacts): string {
-    const record = facts as unknown as Readonly<Record<string, unknown>>;
-    return JSON.stringify(
-      this.#references.map(({ fact, steps }) => {
-        const value = record[fact];
-        return steps === null ? value : resolveSteps(value, steps);
-      }),
-    );
+/** A reference's value in one situation's facts. */
+function referencedValue(facts: RuleFacts, { fact, steps }: Reference): unknown {
+  const value = (facts as unknown as Readonly<Record<string, unknown>>)[fact];
+  return steps === null ? value : resolveSteps(value, steps);
+}
+
+type Level = Map<unknown, Level>;
+/** Where a level keeps the values that are objects (as JSON), apart from strings. */
+const OBJECTS = Symbol('objects');
+/** Where the last level keeps the decisions. */
+const DECISIONS = Symbol('decisions');
+
+/**
+ * Decisions by the values of the references, one level of maps per
+ * reference: a lookup, made for every situation of a pass, allocates
+ * nothing (a JSON key per situation was ~12% of what a 100,000-service pass
+ * allocated). Values are told apart as Map keys are (SameValueZero), so
+ * null and undefined are two values, as they are to a rule; objects by
+ * their JSON.
+ */
+class DecisionMemo {
+  readonly #root: Level = new Map();
+
+  get(facts: RuleFacts, references: readonly Reference[]): readonly Decision[] | undefined {
+    let level: Level | undefined = this.#root;
+    for (let i = 0; i < references.length && level !== undefined; i++)
+      level = step(level, referencedValue(facts, references[i]!), false);
+    return level?.get(DECISIONS) as readonly Decision[] | undefined;
   }
+
+  set(facts: RuleFacts, references: readonly Reference[], decisions: readonly Decision[]): void {
+    let level = this.#root;
+    for (const reference of references)
+      level = step(level, referencedValue(facts, reference), true)!;
+    level.set(DECISIONS, decisions as unknown as Level);
+  }
+}
+
+function step(level: Level, value: unknown, create: boolean): Level | undefined {
+  if (value !== null && typeof value === 'object') {
+    const objects = next(level, OBJECTS, create);
+    return objects && next(objects, JSON.stringify(value), create);
+  }
+  return next(level, value, create);
+}
+
+function next(level: Level, key: unknown, create: boolean): Level | undefined {
+  return level.get(key) ?? (create ? add(level, key) : undefined);
+}
+
+function add(level: Level, key: unknown): Level {
+  const child: Level = new Map();
+  level.set(key, child);
+  return child;
 }
 
 /** Every (fact, path) any rule reads, in a fixed order. */

@@ -88,6 +88,46 @@ describe('policy engine', () => {
     assert.deepEqual(together, alone);
   });
 
+  it('memoises decisions on the values the rules read: null and missing apart, objects by value', async () => {
+    const runner = new RuleRunner([
+      {
+        name: 'flag-null',
+        priority: 50,
+        conditions: { all: [{ fact: 'service', path: '$.flag', operator: 'equal', value: null }] },
+        event: { type: 'notify' },
+        line: 1,
+      },
+      {
+        name: 'tags',
+        priority: 50,
+        conditions: {
+          all: [{ fact: 'service', path: '$.tags', operator: 'contains', value: 'x' }],
+        },
+        event: { type: 'notify' },
+        line: 2,
+      },
+    ]);
+    const facts = (service: Record<string, unknown>) => ({
+      situation: 'service-failed',
+      service,
+      assembly: null,
+      deployable: {},
+      now: 1,
+    });
+    const fired = async (service: Record<string, unknown>) =>
+      (runner.known(facts(service)) ?? (await runner.decide(facts(service))))
+        .filter((d) => d.custom)
+        .map((d) => d.rule);
+    assert.deepEqual(await fired({ flag: null }), ['custom:flag-null']);
+    assert.equal(runner.known(facts({})), undefined, 'a missing value is not null');
+    assert.deepEqual(await fired({}), []);
+    assert.deepEqual(await fired({ flag: null, tags: ['x'] }), ['custom:flag-null', 'custom:tags']);
+    const runs = runner.runs;
+    assert.deepEqual(await fired({ flag: null, tags: ['x'] }), ['custom:flag-null', 'custom:tags']);
+    assert.equal(runner.runs, runs, 'an equal list is the same value');
+    assert.deepEqual(await fired({ flag: null, tags: '["x"]' }), ['custom:flag-null']);
+  });
+
   it('runs the rules engine once per distinct situation, not per service', async () => {
     const problem = await buildProblem({
       assemblies: 200,
