@@ -18,7 +18,8 @@ export function onFirstUse<T>(specifier: string): () => T {
  * requires as it loads but that a daemon calls seldom or never
  * (scripts/postbuild.mjs, LAZY_PACKAGES). Properties set before the module
  * runs (logform sets `colors.enabled` as it loads) are kept and set on it
- * when it does. Reading any property, even one the module lacks, runs it.
+ * when it does. Reading any property, even one the module lacks, or listing
+ * its keys runs it.
  */
 export function lazyExports(run: () => Record<PropertyKey, unknown>): object {
   let real: Record<PropertyKey, unknown> | undefined;
@@ -41,6 +42,13 @@ export function lazyExports(run: () => Record<PropertyKey, unknown>): object {
         return true;
       },
       has: (_, key) => key in module(),
+      // Listing its keys (an ES module's import of it copies them) runs it too.
+      ownKeys: () => Reflect.ownKeys(module()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const own = Reflect.getOwnPropertyDescriptor(module(), key);
+        // Configurable, as a proxy must say of what its (empty) target lacks.
+        return own && { ...own, configurable: true };
+      },
     },
   );
 }

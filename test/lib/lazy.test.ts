@@ -35,4 +35,12 @@ describe('lazyExports (lib/lazy.ts)', () => {
     assert.ok(!('missing' in m.exports));
     assert.equal(m.runs(), 1);
   });
+
+  it('lists the keys of the module, as an ES module that imports it copies them', () => {
+    const m = module();
+    assert.deepEqual(Object.keys(m.exports), ['enabled', 'paint']);
+    const copy = { ...m.exports };
+    assert.equal(copy.paint('y'), '*y*');
+    assert.equal(m.runs(), 1);
+  });
 });
