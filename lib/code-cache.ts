@@ -37,7 +37,9 @@ import vm from 'node:vm';
  *   next to its generated code, so that calls to them are near calls: the
  *   pages a process touches through both mappings count twice in its RSS,
  *   ~0.85 MB of an idle DPE (three alternated pairs). Its start runs as many
- *   instructions without (callgrind), and the planner was as fast.
+ *   instructions without (callgrind), and the planner was as fast. Units
+ *   never had the second mapping: V8 judges the host by the heap limit Node
+ *   derives from the cgroup's, and dpe@.service has MemoryMax=256M.
  */
 export const DPE_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=1',
