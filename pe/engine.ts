@@ -83,7 +83,7 @@ export class RuleRunner {
   }
 
   async #decide(facts: RuleFacts): Promise<readonly Decision[]> {
-    const known = this.#memo.get(facts, this.#references);
+    const known = this.known(facts);
     if (known) return known;
     this.#runs += 1;
     const { results } = await this.#engine.run({ ...facts });
