@@ -13,6 +13,7 @@ import { subscribeEvents } from '../lib/bus/events.js';
 import { deferExtraCa } from '../lib/bus/extra-ca.js';
 import { CpeClient, CpeProcess, exampleAs } from '../test/support/cpe.js';
 import { sandboxUnavailable, SystemdSandbox } from '../test/support/systemd-sandbox.js';
+import { pageFaultFigure } from './machine.js';
 import { median, percentile, type Figures } from './report.js';
 
 const SAMPLES = 40;
@@ -166,6 +167,7 @@ async function bareNodesMs(): Promise<number> {
 }
 
 async function processSupervisor(): Promise<Figures> {
+  const pageFault = pageFaultFigure();
   const floor = await bareNodeRssMb();
   const bare100 = await bareNodesMs();
   const cpe = await CpeProcess.create(true);
@@ -182,6 +184,7 @@ async function processSupervisor(): Promise<Figures> {
       '',
     );
     return {
+      page_fault_us: pageFault,
       ...figures,
       node_idle_rss_mb: {
         value: floor,

@@ -5,6 +5,7 @@
  */
 import type * as PeModule from '../pe/index.js';
 import { compiled } from './compiled.js';
+import { pageFaultFigure } from './machine.js';
 import {
   crmSimulateAvailable,
   crmSimulateVersion,
@@ -25,7 +26,7 @@ const GROWTH = [
 
 export async function runPe(): Promise<Figures> {
   const { plan } = await compiled<typeof PeModule>('pe/index.js');
-  const figures: Figures = {};
+  const figures: Figures = { page_fault_us: pageFaultFigure() };
   for (const { assemblies, runs } of GROWTH) {
     const spec: ProblemSpec = {
       assemblies,
