@@ -3,6 +3,9 @@
  * assemblies down), and the side-by-side with Pacemaker's crm_simulate on
  * the same 100-node, 1,000-resource problem with one node failed.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { DPE_NODE_FLAGS } from '../lib/code-cache.js';
 import type * as PeModule from '../pe/index.js';
 import { compiled } from './compiled.js';
 import { pageFaultFigure } from './machine.js';
@@ -61,6 +64,23 @@ export async function runPe(): Promise<Figures> {
     };
   }
 
+  // The same series as a DPE makes its passes: under its node flags (its
+  // young generation is 1 MiB semi-spaces; this process grows its own to 16 MiB).
+  const dpe = underDpeFlags(GROWTH);
+  for (const assemblies of [1000, 10000]) {
+    const times = dpe[assemblies]!;
+    figures[`plan_${assemblies}x10_down10_dpe_flags_ms`] = {
+      value: median(times),
+      unit: 'ms',
+      note: `in a process with the DPE's flags (${DPE_NODE_FLAGS.join(' ')}), p99 ${percentile(times, 99).toFixed(1)} ms`,
+    };
+  }
+  figures.plan_growth_10x_ratio_dpe_flags = {
+    value: median(dpe[10000]!) / median(dpe[1000]!),
+    unit: 'x',
+    note: "the same ratio under the DPE's flags",
+  };
+
   const side = SIDE_BY_SIDE;
   const problem = await buildProblem(side);
   let moved = 0;
@@ -95,4 +115,16 @@ export async function runPe(): Promise<Figures> {
     );
   }
   return figures;
+}
+
+/** Each size's pass times (ms), from bench/pe-child.ts run under the DPE's node flags. */
+function underDpeFlags(sizes: typeof GROWTH): Record<number, number[]> {
+  const child = join(import.meta.dirname, 'pe-child.ts');
+  const r = spawnSync(
+    process.execPath,
+    [...DPE_NODE_FLAGS, '--import', 'tsx', child, ...sizes.map((g) => `${g.assemblies}:${g.runs}`)],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`${child} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<number, number[]>;
 }
