@@ -1,8 +1,8 @@
 /**
  * What the machine charges for a page fault, the cost that separates
  * machines of one kind most: a process's start touches some 2,000-5,000
- * fresh pages, and a 100,000-service plan pass some 1,700-7,000 (what the
- * garbage collector gives back to the kernel and takes again). Where a
+ * fresh pages, and a 100,000-service plan pass some 1,700-7,000 (the heap
+ * growing onto pages fresh from the kernel until a full collection). Where a
  * fault costs ~12 µs, as on a 2026-11-27 machine of this kind, those are
  * a large share of both; read start-up and pe figures beside this one.
  */

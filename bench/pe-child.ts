@@ -9,7 +9,7 @@
  */
 import type * as PeModule from '../pe/index.js';
 import { compiled } from './compiled.js';
-import { buildProblem } from './pe-problem.js';
+import { buildProblem, growthSpec } from './pe-problem.js';
 import { timeRuns } from './report.js';
 
 const sizes = process.argv.slice(2).map((a) => a.split(':').map(Number));
@@ -20,13 +20,7 @@ if (sizes.length === 0 || sizes.some(([n, runs]) => !n || !runs)) {
 const { plan } = await compiled<typeof PeModule>('pe/index.js');
 const times: Record<number, number[]> = {};
 for (const [assemblies, runs] of sizes as [number, number][]) {
-  const problem = await buildProblem({
-    assemblies,
-    servicesPerAssembly: 10,
-    down: assemblies / 10,
-    stickiness: 0,
-    constraints: true,
-  });
+  const problem = await buildProblem(growthSpec(assemblies));
   times[assemblies] = await timeRuns(() => plan(problem.input, problem.now), runs);
 }
 process.stdout.write(`${JSON.stringify(times)}\n`);

@@ -28,6 +28,17 @@ export interface Problem {
 
 export const NOW = 1_000_000;
 
+/** The pe group's growth series: 10 services an assembly, a tenth of the assemblies down. */
+export function growthSpec(assemblies: number): ProblemSpec {
+  return {
+    assemblies,
+    servicesPerAssembly: 10,
+    down: assemblies / 10,
+    stickiness: 0,
+    constraints: true,
+  };
+}
+
 export function assemblyName(i: number): string {
   return `a${String(i).padStart(5, '0')}`;
 }

@@ -16,7 +16,7 @@ import {
   runCrmSimulate,
 } from './pacemaker.js';
 import { SIDE_BY_SIDE } from './startup.js';
-import { buildProblem, type ProblemSpec } from './pe-problem.js';
+import { buildProblem, growthSpec } from './pe-problem.js';
 import { median, percentile, timeRuns, type Figures } from './report.js';
 
 const GROWTH = [
@@ -31,14 +31,7 @@ export async function runPe(): Promise<Figures> {
   const { plan } = await compiled<typeof PeModule>('pe/index.js');
   const figures: Figures = { page_fault_us: pageFaultFigure() };
   for (const { assemblies, runs } of GROWTH) {
-    const spec: ProblemSpec = {
-      assemblies,
-      servicesPerAssembly: 10,
-      down: assemblies / 10,
-      stickiness: 0,
-      constraints: true,
-    };
-    const problem = await buildProblem(spec);
+    const problem = await buildProblem(growthSpec(assemblies));
     let ruleRuns = 0;
     let actions = 0;
     const times = await timeRuns(async () => {
