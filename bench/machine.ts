@@ -1,6 +1,6 @@
 /**
  * What the machine charges for a page fault, the cost that separates
- * machines of one kind most: a process's start touches some 2,000-5,000
+ * machines of one kind most: a process's start touches some 2,000-8,000
  * fresh pages, and a 100,000-service plan pass some 1,700-7,000 (the heap
  * growing onto pages fresh from the kernel until a full collection). Where a
  * fault costs ~12 µs, as on a 2026-11-27 machine of this kind, those are
