@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { credentialLine } from '../../lib/bus/credentials.js';
 import { DEFERRED_EXTRA_CA_ENV } from '../../lib/bus/extra-ca.js';
 import { CACHED_PROGRAMS } from '../../lib/code-cache.js';
@@ -340,6 +340,24 @@ describe('the bundled CPE and DPE (built)', function () {
         { encoding: 'utf8', env },
       );
       assert.equal(use, 'used', name);
+      if (name === 'dpe') {
+        // Trained by a real run (scripts/train-code-cache.mjs): not every function's.
+        const all = join(mkdtempSync(join(tmpdir(), 'cpe-cache-')), 'all.cache');
+        execFileSync(
+          process.execPath,
+          [
+            ...flags,
+            '--input-type=module',
+            '-e',
+            `import { writeCodeCache } from ${JSON.stringify(join(root, 'dist', 'lib', 'code-cache.js'))};
+             writeCodeCache(${JSON.stringify(bundle)}, ${JSON.stringify(all)});`,
+          ],
+          { env },
+        );
+        const trained = readFileSync(`${bundle}.cache`).length;
+        assert.ok(trained < readFileSync(all).length * 0.8, `${trained} bytes: not trained`);
+        rmSync(dirname(all), { recursive: true, force: true });
+      }
       // No import() left: from a cache it has no loader to call (a DPE's recovery commands failed so).
       assert.doesNotMatch(readFileSync(bundle, 'utf8'), /[^\w$.]import\(/, name);
       // Whatever starts it (its unit, npm's link, an operator) runs node with the

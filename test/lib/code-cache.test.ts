@@ -67,6 +67,29 @@ describe('the code cache (lib/code-cache.ts)', function () {
     assert.equal(run(['--max-semi-space-size=1']), 'used ran program.cjs true');
   });
 
+  it('trains a cache by a run: what the program compiled, written as it exits, which V8 then takes', () => {
+    // A function never called, long enough to weigh in a cache of every function.
+    const never = Array.from({ length: 200 }, (_, i) => `x += ${i} * x;`).join(' ');
+    writeFileSync(
+      program,
+      `${readFileSync(program, 'utf8')}\nmodule.exports.never = (x) => { ${never} return x; };\n`,
+    );
+    const trained = join(dir, 'trained.cache');
+    const flags = ['--max-semi-space-size=1'];
+    assert.equal(
+      node(
+        flags,
+        `import { runTrainingCodeCache } from ${JSON.stringify(MODULE)};
+         runTrainingCodeCache(${JSON.stringify(program)}, ${JSON.stringify(trained)});`,
+      ),
+      'ran program.cjs true',
+    );
+    write(flags);
+    assert.ok(readFileSync(trained).length < readFileSync(cache).length / 2);
+    writeFileSync(cache, readFileSync(trained));
+    assert.equal(run(flags), 'used ran program.cjs true');
+  });
+
   it('compiles from source when V8 rejects the cache (other flags, or not a cache at all)', () => {
     write(['--max-semi-space-size=1']);
     assert.equal(run(), 'rejected ran program.cjs true');
