@@ -52,15 +52,15 @@ async function until(what, ok, deadline, log) {
 }
 
 /**
- * Trains dist/dpe/main.cjs.cache, written under `flags` (the DPE's node flags).
- * Returns the trained cache's size, or throws (the full cache stays).
+ * Trains dist/dpe/main.cjs.cache, written under `flags` (the DPE's node flags),
+ * or throws (the full cache stays).
  */
 export async function trainDpeCodeCache(root, flags) {
   const bin = (name) => join(root, 'dist', name, 'main.js');
   const bundle = join(root, 'dist', 'dpe', 'main.cjs');
   const state = mkdtempSync(join(tmpdir(), 'cpe-train-'));
   try {
-    return await trainIn(state, root, flags, bundle, bin);
+    await trainIn(state, root, flags, bundle, bin);
   } finally {
     rmSync(state, { recursive: true, force: true });
   }
@@ -151,7 +151,5 @@ async function trainIn(state, root, flags, bundle, bin) {
     { stdio: 'inherit' },
   );
   if (check.status !== 0) throw new Error('V8 rejected the trained cache');
-  const size = readFileSync(join(trained, 'dpe.cache')).length;
   renameSync(join(trained, 'dpe.cache'), `${bundle}.cache`);
-  return size;
 }
