@@ -93,10 +93,12 @@ export async function buildProblem(spec: ProblemSpec): Promise<Problem> {
       lastEscalation: null,
     };
   }
+  // One epoch string per assembly, shared by its instances, as a DPE's
+  // observations hold them (an agent's inventory sets them all at once).
   const services: Record<string, PeInput['services'][string]> = {};
   for (const s of config.services) {
     services[s.id] = {
-      instances: { [s.home]: { state: 'running', epoch: `e-${s.home}`, since: 1000 } },
+      instances: { [s.home]: { state: 'running', epoch: assemblies[s.home]!.epoch, since: 1000 } },
       failures: [],
       lastEscalation: null,
     };

@@ -9,6 +9,7 @@ import {
   type DeployableConfig,
   type ServiceConfig,
 } from '../lib/config/index.js';
+import { memoized } from '../lib/memo.js';
 import { assemblyHealth, type AssemblyHealth } from './health.js';
 import type { AssemblyObservation, InFlightAction, PeInput, ServiceObservation } from './types.js';
 
@@ -138,22 +139,23 @@ export function readWorld(input: PeInput, now: number): World {
     if (action.service !== undefined) push(byService, action.service, action);
     if (action.assembly !== undefined) push(byAssembly, action.assembly, action);
   }
-  const n = config.services.length;
+  const { ids, cpu, mem } = columnsOf(config);
+  const n = ids.length;
   const records = new Array<ServiceWhereabouts | undefined>(n);
   const settled = new Array<Seen | undefined>(n);
   let failedServices = 0;
   for (let i = 0; i < n; i++) {
-    const s = config.services[i]!;
-    const obs = input.services[s.id];
-    const busy = byService.get(s.id);
+    const id = ids[i]!;
+    const obs = input.services[id];
+    const busy = byService.size === 0 ? undefined : byService.get(id);
     const at = busy === undefined && unknownHealth.size === 0 ? settledAt(obs, seen) : undefined;
     if (at !== undefined) {
       settled[i] = at;
-      at.tally.running.push(s.id);
-      count(at.tally, s);
+      at.tally.running.push(id);
+      count(at.tally, cpu[i]!, mem[i]!);
       continue;
     }
-    const w = whereabouts(s, obs, seen, unknownHealth, busy);
+    const w = whereabouts(config.services[i]!, obs, seen, unknownHealth, busy);
     records[i] = w;
     if (w.failed.length > 0) failedServices += 1;
   }
@@ -243,11 +245,31 @@ function settledAt(
   return state === 'running' || state === 'starting' || state === 'stopping' ? at : undefined;
 }
 
+/**
+ * What a pass reads of every settled service's config, in dense arrays made
+ * once per config: the config's service objects are spread over the heap,
+ * and at 100,000 services reading each one's id and utilization was a cache
+ * miss or two per service (~95 ns a lookup through it, ~30 through `ids`).
+ */
+const columnsOf = memoized((config: DeployableConfig) => {
+  const { services } = config;
+  const ids = new Array<string>(services.length);
+  const cpu = new Float64Array(services.length);
+  const mem = new Float64Array(services.length);
+  for (let i = 0; i < services.length; i++) {
+    const s = services[i]!;
+    ids[i] = s.id;
+    cpu[i] = s.utilization.cpu ?? 0;
+    mem[i] = s.utilization.memoryMb ?? 0;
+  }
+  return { ids, cpu, mem };
+});
+
 /** Counts a service found on an assembly: what the placer starts from. */
-function count(tally: AssemblyTally, s: ServiceConfig): void {
+function count(tally: AssemblyTally, cpu: number, mem: number): void {
   tally.found += 1;
-  tally.cpu += s.utilization.cpu ?? 0;
-  tally.mem += s.utilization.memoryMb ?? 0;
+  tally.cpu += cpu;
+  tally.mem += mem;
 }
 
 /** What a service's instance needs of its assembly: one lookup per instance. */
@@ -301,7 +323,8 @@ function whereabouts(
   const found = foundAt(w);
   if (found !== undefined) {
     const at = seen.get(found);
-    if (at !== undefined) count(at.tally, config);
+    if (at !== undefined)
+      count(at.tally, config.utilization.cpu ?? 0, config.utilization.memoryMb ?? 0);
   }
   // An agent reports every service it runs, so a reachable assembly without a
   // record does not run it; an assembly that has not reported may.
