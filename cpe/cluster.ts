@@ -248,6 +248,10 @@ export class Cluster {
       fenced: this.#fenced,
       owned: [...this.#owners.values()].filter((o) => o.member === this.member).length,
       lease_ttl_ms: this.ttlMs,
+      fence_in_ms:
+        this.#fenced || !this.#deadline
+          ? null
+          : Math.max(0, Math.round(this.#deadline.deadline - performance.now())),
     };
   }
 
@@ -424,11 +428,10 @@ export class Cluster {
     }
   }
 
-  /** Every tick: stop the DPEs at the deadline; check etcd when keepalives lag; rejoin when fenced. */
   /**
    * Every tick: the fence first, which nothing may hold up; then, each on its
-   * own, the keepalive, a check of etcd while keepalives lag, and rejoining
-   * once fenced.
+   * own, the keepalive, a check of etcd while keepalives lag (or the quorum
+   * is lost), and rejoining once fenced.
    */
   #check(): void {
     if (this.#closed) return;
@@ -450,7 +453,12 @@ export class Cluster {
         for (const r of this.#rereads) await r();
       });
     }
-    if (deadline.sinceSafe(now) > this.ttlMs / 3) this.#once('probe', () => this.#probe(deadline));
+    // While the quorum is lost, check on every tick, not only once keepalives
+    // lag: each check that finds no leader possible renews, so when the
+    // members come back nearly the whole TTL is left for them to elect a
+    // leader that answers (a stale check left as little as TTL×2/3 − margin).
+    if (deadline.sinceSafe(now) > this.ttlMs / 3 || this.#view === 'no-quorum')
+      this.#once('probe', () => this.#probe(deadline));
   }
 
   /** Runs `work` unless the last one of its kind still runs; its failure is the next tick's to retry. */
