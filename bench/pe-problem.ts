@@ -7,6 +7,7 @@
  */
 import { loadDeployableConfig, type DeployableConfig } from '../lib/config/index.js';
 import type { PeInput } from '../pe/index.js';
+import { runningAtHome } from '../test/support/pe.js';
 
 export interface ProblemSpec {
   readonly assemblies: number;
@@ -93,28 +94,11 @@ export async function buildProblem(spec: ProblemSpec): Promise<Problem> {
       lastEscalation: null,
     };
   }
-  // One epoch string per assembly, shared by its instances, as a DPE's
-  // observations hold them (an agent's inventory sets them all at once).
-  const services: Record<string, PeInput['services'][string]> = {};
-  for (const s of config.services) {
-    services[s.id] = {
-      instances: { [s.home]: { state: 'running', epoch: assemblies[s.home]!.epoch, since: 1000 } },
-      failures: [],
-      lastEscalation: null,
-    };
-  }
   return {
     spec,
     config,
     now: NOW,
     downAssemblies: [...down],
-    input: {
-      config,
-      bus: { connected: true, since: 0 },
-      assemblies,
-      services,
-      inFlight: [],
-      lastDeployableEscalation: null,
-    },
+    input: runningAtHome(config, assemblies),
   };
 }

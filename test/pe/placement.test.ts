@@ -1,0 +1,143 @@
+/**
+ * Property test of where lost services go (fast-check): for random
+ * deployables without placement constraints, some assemblies down, the
+ * planner must move each lost service where the documented order puts it
+ * (pe/placement.ts): one at a time, bigger first, each to the up assembly
+ * with room that has the fewest services, then the most free memory, then
+ * the lowest load, then the first name — worked out here the plain way.
+ */
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { loadDeployableConfig, type ServiceConfig } from '../../lib/config/index.js';
+import { plan, type AssemblyObservation } from '../../pe/index.js';
+import { runningAtHome } from '../support/pe.js';
+
+const NOW = 100_000;
+
+interface AssemblySpec {
+  readonly up: boolean;
+  /** Each service's memory (MiB); 0: it declares none. */
+  readonly services: readonly number[];
+  /** Declared memory beyond what its own services take; null: no capacity declared. */
+  readonly spare: number | null;
+  readonly load1: number | null;
+}
+
+const assemblySpec: fc.Arbitrary<AssemblySpec> = fc.record({
+  up: fc.boolean(),
+  services: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 50, max: 450 })), {
+    minLength: 1,
+    maxLength: 4,
+  }),
+  spare: fc.option(fc.integer({ min: 0, max: 1000 })),
+  load1: fc.option(fc.integer({ min: 0, max: 3 })),
+});
+
+/** Its declared memory (MiB), or null. */
+function capacityOf(a: AssemblySpec): number | null {
+  return a.spare === null ? null : Math.max(1, a.services.reduce((sum, m) => sum + m, 0) + a.spare);
+}
+
+function configXml(specs: readonly AssemblySpec[]): string {
+  const parts = [
+    '<deployable name="p" uuid="p-1" schema_version="2">',
+    '<heartbeat interval="1s" missed="3"/><recovery driver="command" command="/bin/true"/><assemblies>',
+  ];
+  specs.forEach((a, i) => {
+    const cap = capacityOf(a);
+    const capacity = cap === null ? '' : `<capacity memory="${cap}M"/>`;
+    parts.push(`<assembly name="a${i}" uuid="u-a${i}">${capacity}<services>`);
+    a.services.forEach((m, s) => {
+      const utilization = m > 0 ? `<utilization memory="${m}M"/>` : '';
+      parts.push(
+        `<service name="s${s}" class="systemd" type="s${s}.service">${utilization}</service>`,
+      );
+    });
+    parts.push('</services></assembly>');
+  });
+  parts.push('</assemblies></deployable>');
+  return parts.join('');
+}
+
+/** The moves the documented order makes, as "move:SERVICE:FROM>TO" ids. */
+function expectedMoves(
+  specs: readonly AssemblySpec[],
+  services: readonly ServiceConfig[],
+): string[] {
+  interface Room {
+    name: string;
+    count: number;
+    used: number;
+    readonly cap: number | null;
+    readonly load1: number;
+  }
+  const rooms = new Map<string, Room>();
+  specs.forEach((a, i) => {
+    if (!a.up) return;
+    const cap = capacityOf(a);
+    rooms.set(`a${i}`, { name: `a${i}`, count: 0, used: 0, cap, load1: a.load1 ?? 0 });
+  });
+  const memOf = (s: ServiceConfig): number => s.utilization.memoryMb ?? 0;
+  const lost: ServiceConfig[] = [];
+  for (const s of services) {
+    const home = rooms.get(s.home);
+    if (!home) lost.push(s);
+    else {
+      home.count += 1;
+      home.used += memOf(s);
+    }
+  }
+  lost.sort((a, b) => memOf(b) - memOf(a) || (a.id < b.id ? -1 : 1));
+  const free = (r: Room): number => (r.cap === null ? Number.POSITIVE_INFINITY : r.cap - r.used);
+  const better = (a: Room, b: Room): boolean =>
+    a.count !== b.count
+      ? a.count < b.count
+      : free(a) !== free(b)
+        ? free(a) > free(b)
+        : a.load1 !== b.load1
+          ? a.load1 < b.load1
+          : a.name < b.name;
+  const moves: string[] = [];
+  for (const s of lost) {
+    const mem = memOf(s);
+    let best: Room | undefined;
+    for (const r of rooms.values()) {
+      if (r.cap !== null && mem > 0 && r.used + mem > r.cap) continue;
+      if (!best || better(r, best)) best = r;
+    }
+    if (!best) continue; // no room anywhere: blocked
+    best.count += 1;
+    best.used += mem;
+    moves.push(`move:${s.id}:${s.home}>${best.name}`);
+  }
+  return moves.sort();
+}
+
+describe('placing lost services (property)', () => {
+  it('moves each to the best assembly with room, one at a time, as documented', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(assemblySpec, { minLength: 2, maxLength: 12 }), async (specs) => {
+        const { config } = await loadDeployableConfig(configXml(specs));
+        const assemblies: Record<string, AssemblyObservation> = {};
+        specs.forEach((a, i) => {
+          assemblies[`a${i}`] = {
+            lastHeartbeat: a.up ? NOW - 200 : NOW - 60_000,
+            epoch: `e-a${i}`,
+            metrics: a.load1 === null ? null : { load1: a.load1 },
+            recovery: null,
+            failures: [],
+            lastEscalation: null,
+          };
+        });
+        const input = runningAtHome(config, assemblies);
+        const { plan: result } = await plan(input, NOW);
+        const moves = result.actions
+          .filter((a) => a.type === 'move')
+          .map((a) => a.id)
+          .sort();
+        assert.deepEqual(moves, expectedMoves(specs, config.services));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
