@@ -5,6 +5,8 @@
  * (pe/placement.ts): one at a time, bigger first, each to the up assembly
  * with room that has the fewest services, then the most free memory, then
  * the lowest load, then the first name — worked out here the plain way.
+ * The same whether a service may go anywhere (the placer's fast path, a
+ * heap) or lists every assembly as allowed (scored, candidate by candidate).
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -38,7 +40,9 @@ function capacityOf(a: AssemblySpec): number | null {
   return a.spare === null ? null : Math.max(1, a.services.reduce((sum, m) => sum + m, 0) + a.spare);
 }
 
-function configXml(specs: readonly AssemblySpec[]): string {
+/** `listed`: every service lists every assembly as allowed (the scored path, not the fast one). */
+function configXml(specs: readonly AssemblySpec[], listed: boolean): string {
+  const allowed = listed ? `<placement allowed="${specs.map((_, i) => `a${i}`).join(' ')}"/>` : '';
   const parts = [
     '<deployable name="p" uuid="p-1" schema_version="2">',
     '<heartbeat interval="1s" missed="3"/><recovery driver="command" command="/bin/true"/><assemblies>',
@@ -50,7 +54,7 @@ function configXml(specs: readonly AssemblySpec[]): string {
     a.services.forEach((m, s) => {
       const utilization = m > 0 ? `<utilization memory="${m}M"/>` : '';
       parts.push(
-        `<service name="s${s}" class="systemd" type="s${s}.service">${utilization}</service>`,
+        `<service name="s${s}" class="systemd" type="s${s}.service">${allowed}${utilization}</service>`,
       );
     });
     parts.push('</services></assembly>');
@@ -114,29 +118,33 @@ function expectedMoves(
 }
 
 describe('placing lost services (property)', () => {
-  it('moves each to the best assembly with room, one at a time, as documented', async () => {
+  it('moves each to the best assembly with room, one at a time, as documented, by either path', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(assemblySpec, { minLength: 2, maxLength: 12 }), async (specs) => {
-        const { config } = await loadDeployableConfig(configXml(specs));
-        const assemblies: Record<string, AssemblyObservation> = {};
-        specs.forEach((a, i) => {
-          assemblies[`a${i}`] = {
-            lastHeartbeat: a.up ? NOW - 200 : NOW - 60_000,
-            epoch: `e-a${i}`,
-            metrics: a.load1 === null ? null : { load1: a.load1 },
-            recovery: null,
-            failures: [],
-            lastEscalation: null,
-          };
-        });
-        const input = runningAtHome(config, assemblies);
-        const { plan: result } = await plan(input, NOW);
-        const moves = result.actions
-          .filter((a) => a.type === 'move')
-          .map((a) => a.id)
-          .sort();
-        assert.deepEqual(moves, expectedMoves(specs, config.services));
-      }),
+      fc.asyncProperty(
+        fc.array(assemblySpec, { minLength: 2, maxLength: 12 }),
+        fc.boolean(),
+        async (specs, listed) => {
+          const { config } = await loadDeployableConfig(configXml(specs, listed));
+          const assemblies: Record<string, AssemblyObservation> = {};
+          specs.forEach((a, i) => {
+            assemblies[`a${i}`] = {
+              lastHeartbeat: a.up ? NOW - 200 : NOW - 60_000,
+              epoch: `e-a${i}`,
+              metrics: a.load1 === null ? null : { load1: a.load1 },
+              recovery: null,
+              failures: [],
+              lastEscalation: null,
+            };
+          });
+          const input = runningAtHome(config, assemblies);
+          const { plan: result } = await plan(input, NOW);
+          const moves = result.actions
+            .filter((a) => a.type === 'move')
+            .map((a) => a.id)
+            .sort();
+          assert.deepEqual(moves, expectedMoves(specs, config.services));
+        },
+      ),
       { numRuns: 300 },
     );
   });
