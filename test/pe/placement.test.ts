@@ -7,6 +7,9 @@
  * the lowest load, then the first name — worked out here the plain way.
  * The same whether a service may go anywhere (the placer's fast path, a
  * heap) or lists every assembly as allowed (scored, candidate by candidate).
+ * And with capacities that may be exceeded from the start and allowed
+ * lists, no service is placed where it may not run, on an assembly that is
+ * not up, or beyond a capacity.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -117,6 +120,80 @@ function expectedMoves(
   return moves.sort();
 }
 
+/** Assemblies a0, a1, … as heard: up (a beat 200 ms ago) or down (a minute ago). */
+function observed(
+  specs: readonly { readonly up: boolean; readonly load1?: number | null }[],
+): Record<string, AssemblyObservation> {
+  const assemblies: Record<string, AssemblyObservation> = {};
+  specs.forEach((a, i) => {
+    assemblies[`a${i}`] = {
+      lastHeartbeat: a.up ? NOW - 200 : NOW - 60_000,
+      epoch: `e-a${i}`,
+      metrics: a.load1 === undefined || a.load1 === null ? null : { load1: a.load1 },
+      recovery: null,
+      failures: [],
+      lastEscalation: null,
+    };
+  });
+  return assemblies;
+}
+
+/** For the limits: capacities that may be exceeded from the start, and allowed lists. */
+interface LimitedSpec {
+  readonly up: boolean;
+  readonly services: readonly {
+    readonly mem: number;
+    readonly cpu: number;
+    /** Other assemblies it may run on (its home always), by index; null: any. */
+    readonly allowed: readonly number[] | null;
+  }[];
+  readonly mem: number | null;
+  readonly cpu: number | null;
+}
+
+const limitedSpec: fc.Arbitrary<LimitedSpec> = fc.record({
+  up: fc.boolean(),
+  services: fc.array(
+    fc.record({
+      mem: fc.integer({ min: 0, max: 400 }),
+      cpu: fc.integer({ min: 0, max: 3 }),
+      allowed: fc.option(fc.uniqueArray(fc.integer({ min: 0, max: 7 }), { maxLength: 4 })),
+    }),
+    { minLength: 1, maxLength: 4 },
+  ),
+  mem: fc.option(fc.integer({ min: 1, max: 1500 })),
+  cpu: fc.option(fc.integer({ min: 1, max: 6 })),
+});
+
+function limitedXml(specs: readonly LimitedSpec[]): string {
+  const parts = [
+    '<deployable name="l" uuid="l-1" schema_version="2">',
+    '<heartbeat interval="1s" missed="3"/><recovery driver="command" command="/bin/true"/><assemblies>',
+  ];
+  specs.forEach((a, i) => {
+    const mem = a.mem === null ? '' : ` memory="${a.mem}M"`;
+    const cpu = a.cpu === null ? '' : ` cpu="${a.cpu}"`;
+    parts.push(
+      `<assembly name="a${i}" uuid="u-a${i}">${mem || cpu ? `<capacity${mem}${cpu}/>` : ''}<services>`,
+    );
+    a.services.forEach((s, j) => {
+      const names = new Set([i, ...(s.allowed ?? []).filter((x) => x < specs.length)]);
+      const allowed =
+        s.allowed === null
+          ? ''
+          : `<placement allowed="${[...names].map((x) => `a${x}`).join(' ')}"/>`;
+      const uses = `${s.mem > 0 ? ` memory="${s.mem}M"` : ''}${s.cpu > 0 ? ` cpu="${s.cpu}"` : ''}`;
+      const utilization = uses ? `<utilization${uses}/>` : '';
+      parts.push(
+        `<service name="s${j}" class="systemd" type="s${j}.service">${allowed}${utilization}</service>`,
+      );
+    });
+    parts.push('</services></assembly>');
+  });
+  parts.push('</assemblies></deployable>');
+  return parts.join('');
+}
+
 describe('placing lost services (property)', () => {
   it('moves each to the best assembly with room, one at a time, as documented, by either path', async () => {
     await fc.assert(
@@ -125,18 +202,7 @@ describe('placing lost services (property)', () => {
         fc.boolean(),
         async (specs, listed) => {
           const { config } = await loadDeployableConfig(configXml(specs, listed));
-          const assemblies: Record<string, AssemblyObservation> = {};
-          specs.forEach((a, i) => {
-            assemblies[`a${i}`] = {
-              lastHeartbeat: a.up ? NOW - 200 : NOW - 60_000,
-              epoch: `e-a${i}`,
-              metrics: a.load1 === null ? null : { load1: a.load1 },
-              recovery: null,
-              failures: [],
-              lastEscalation: null,
-            };
-          });
-          const input = runningAtHome(config, assemblies);
+          const input = runningAtHome(config, observed(specs));
           const { plan: result } = await plan(input, NOW);
           const moves = result.actions
             .filter((a) => a.type === 'move')
@@ -145,6 +211,43 @@ describe('placing lost services (property)', () => {
           assert.deepEqual(moves, expectedMoves(specs, config.services));
         },
       ),
+      { numRuns: 300 },
+    );
+  });
+  it('never places a service where it is not allowed, on an assembly not up, or beyond a capacity', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(limitedSpec, { minLength: 2, maxLength: 8 }), async (specs) => {
+        const { config } = await loadDeployableConfig(limitedXml(specs));
+        const { plan: result } = await plan(runningAtHome(config, observed(specs)), NOW);
+        const where = new Map(config.services.map((s) => [s.id, s.home]));
+        const placed = new Map<string, string>();
+        for (const a of result.actions) {
+          const to = a.type === 'move' ? a.to : a.type === 'start' ? a.assembly : undefined;
+          if (a.service === undefined || to === undefined) continue;
+          where.set(a.service, to);
+          placed.set(a.service, to);
+        }
+        for (const s of config.services) {
+          const to = placed.get(s.id);
+          if (to === undefined) continue;
+          const i = Number(to.slice(1));
+          assert.ok(specs[i]!.up, `${s.id} placed on ${to}, which is down`);
+          assert.ok(s.allowed === 'any' || s.allowed.includes(to), `${s.id} placed on ${to}`);
+        }
+        // Where a service was placed, what now runs there fits each capacity
+        // that service uses (one that stays may overcommit its own assembly).
+        specs.forEach((a, i) => {
+          const name = `a${i}`;
+          const here = config.services.filter((s) => where.get(s.id) === name);
+          const came = here.filter((s) => placed.get(s.id) === name);
+          const total = (k: 'memoryMb' | 'cpu', list: typeof here): number =>
+            list.reduce((sum, s) => sum + (s.utilization[k] ?? 0), 0);
+          if (a.mem !== null && total('memoryMb', came) > 0)
+            assert.ok(total('memoryMb', here) <= a.mem, `${name} over its memory`);
+          if (a.cpu !== null && total('cpu', came) > 0)
+            assert.ok(total('cpu', here) <= a.cpu, `${name} over its CPUs`);
+        });
+      }),
       { numRuns: 300 },
     );
   });
