@@ -4,6 +4,7 @@
  * stops the other way round; cascades), fencing before recovery.
  */
 import { SCORE_INFINITY } from '../lib/config/index.js';
+import { memoized } from '../lib/memo.js';
 import type { PlanContext } from './context.js';
 import type { Action, FactValue } from './types.js';
 import type { ServiceWhereabouts, World } from './world.js';
@@ -23,31 +24,66 @@ export function fenceBeforeRecovery(ctx: PlanContext): void {
   }
 }
 
+type Colocation = World['config']['constraints']['colocation'][number];
+
 /** A service that must run with another moves along when that one moves or starts elsewhere. */
 export function followColocations(ctx: PlanContext): void {
-  const { world } = ctx;
-  const mandatory = world.config.constraints.colocation.filter((c) => c.score >= SCORE_INFINITY);
+  const mandatory = mandatoryColocations(ctx.world);
   // Chains (a with b with c) settle in as many rounds as they are long.
   for (let round = 0, changed = true; changed && round <= mandatory.length; round++) {
     changed = false;
-    for (const c of mandatory) {
-      const partner = ctx.actions.findFor(c.with, (a) => a.type === 'move' || a.type === 'start');
-      const dest = partner?.type === 'move' ? partner.to : partner?.assembly;
-      const s = world.byId.get(c.service)!;
-      const at = s.running[0];
-      if (!partner || dest === undefined || at === undefined || at === dest || s.busy.length > 0)
-        continue;
-      if (ctx.actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe')) {
-        continue;
-      }
-      follow(ctx, s, at, dest, partner.id, `colocation:${c.id}`, {
-        facts: { constraint: c.id, service: c.service, with: c.with },
-        moves: `${c.service} must run with ${c.with}, which goes to ${dest}`,
-      });
-      changed = true;
-    }
+    for (const c of mandatory) if (moveAlong(ctx, c)) changed = true;
   }
   stopStranded(ctx, mandatory);
+}
+
+/**
+ * Right after `placed` is placed: what must run with it moves along now,
+ * and what must run with those, before anything placed later is pinned to
+ * where they were (a with b with c: c lost, b running, a lost: a must go
+ * where b goes with c, not where b was).
+ */
+export function followPlaced(ctx: PlanContext, placed: string): void {
+  const byPartner = mandatoryByPartner(ctx.world.config);
+  const partners = [placed];
+  for (let next = partners.pop(); next !== undefined; next = partners.pop()) {
+    for (const c of byPartner.get(next) ?? []) if (moveAlong(ctx, c)) partners.push(c.service);
+  }
+}
+
+function mandatoryColocations(world: World): readonly Colocation[] {
+  return world.config.constraints.colocation.filter((c) => c.score >= SCORE_INFINITY);
+}
+
+/** The mandatory colocations by partner (`with`), once per config: looked up for every placing. */
+const mandatoryByPartner = memoized(
+  (config: World['config']): ReadonlyMap<string, Colocation[]> => {
+    const byPartner = new Map<string, Colocation[]>();
+    for (const c of config.constraints.colocation) {
+      if (c.score < SCORE_INFINITY) continue;
+      const list = byPartner.get(c.with);
+      if (list) list.push(c);
+      else byPartner.set(c.with, [c]);
+    }
+    return byPartner;
+  },
+);
+
+/** Moves c's service along with its partner's move or start, where it runs elsewhere and nothing else is planned for it. */
+function moveAlong(ctx: PlanContext, c: Colocation): boolean {
+  const partner = ctx.actions.findFor(c.with, (a) => a.type === 'move' || a.type === 'start');
+  const dest = partner?.type === 'move' ? partner.to : partner?.assembly;
+  const s = ctx.world.byId.get(c.service)!;
+  const at = s.running[0];
+  if (!partner || dest === undefined || at === undefined || at === dest || s.busy.length > 0)
+    return false;
+  if (ctx.actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe'))
+    return false;
+  follow(ctx, s, at, dest, { service: c.with, action: partner.id }, `colocation:${c.id}`, {
+    facts: { constraint: c.id, service: c.service, with: c.with },
+    moves: `${c.service} must run with ${c.with}, which goes to ${dest}`,
+  });
+  return true;
 }
 
 /** A service that must run with one that can run nowhere stops too (as Pacemaker does). */
@@ -84,12 +120,12 @@ function follow(
   s: ServiceWhereabouts,
   at: string,
   dest: string,
-  after: string,
+  partner: { readonly service: string; readonly action: string },
   rule: string,
   why: { readonly facts: Readonly<Record<string, FactValue>>; readonly moves: string },
 ): void {
   const sid = s.config.id;
-  const cannot = ctx.placer.canHost(s.config, dest);
+  const cannot = ctx.placer.canHost(s.config, dest, partner.service);
   if (cannot !== null) {
     // It cannot go where its partner goes: the colocation is broken, and it stops.
     stopBroken(
@@ -108,7 +144,7 @@ function follow(
     service: sid,
     from: at,
     to: dest,
-    after: [after],
+    after: [partner.action],
     rule,
     reason: rule.startsWith('colocation:') ? `${why.moves}: move it along` : why.moves,
     facts: why.facts,
@@ -197,7 +233,7 @@ export function orderByConstraints(ctx: PlanContext): void {
       const dest = f.type === 'move' ? f.to : f.assembly;
       const at = then.running[0]!;
       if (o.colocate && dest !== undefined && dest !== at) {
-        follow(ctx, then, at, dest, f.id, `order:${o.id}`, {
+        follow(ctx, then, at, dest, { service: o.first, action: f.id }, `order:${o.id}`, {
           facts,
           moves: `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
         });

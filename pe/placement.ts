@@ -384,7 +384,7 @@ export class Placer {
     if (this.locationOf(service.id) === load.name) cpu = mem = 0; // counted already
     for (const d of this.#dependants.get(service.id) ?? []) {
       const there = this.locationOf(d.id) === load.name;
-      const why = this.canHost(d, load.name);
+      const why = this.canHost(d, load.name, service.id);
       if (why !== null) return `${d.id} (which must run with it) cannot: ${why}`;
       if (!there) {
         cpu += d.utilization.cpu ?? 0;
@@ -400,10 +400,12 @@ export class Placer {
 
   /**
    * Null if the service could run on the assembly beside what is placed
-   * there (health, allowed list, room, services it must never share with);
-   * else why not. For a service that would follow its partner there.
+   * there (health, allowed list, room, services it must never share with,
+   * and every other service it must run with there); else why not. For a
+   * service that would follow `partner` there (which is not counted: it is
+   * the one being placed).
    */
-  canHost(service: ServiceConfig, assembly: string): string | null {
+  canHost(service: ServiceConfig, assembly: string, partner?: string): string | null {
     const load = this.#loads.get(assembly);
     if (!load) return 'no such assembly';
     const why = this.#eligible(service, load, this.locationOf(service.id) === assembly);
@@ -412,6 +414,14 @@ export class Placer {
       if (aa.score > -SCORE_INFINITY) continue;
       const clash = aa.others.find((o) => this.locationOf(o) === assembly);
       if (clash !== undefined) return `must not share an assembly with ${clash}`;
+    }
+    for (const c of this.#colocations.get(service.id) ?? []) {
+      if (c.score < SCORE_INFINITY || c.other === partner) continue;
+      const where = this.locationOf(c.other);
+      if (where !== assembly)
+        return where === undefined
+          ? `${c.other} (which it must run with) is not running`
+          : `must run with ${c.other} on ${where}`;
     }
     return null;
   }

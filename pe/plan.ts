@@ -6,7 +6,12 @@
  * Pure: no I/O, no clock, no randomness; the same input gives the same plan.
  */
 import { ActionSet } from './actions.js';
-import { fenceBeforeRecovery, followColocations, orderByConstraints } from './constraints.js';
+import {
+  fenceBeforeRecovery,
+  followColocations,
+  followPlaced,
+  orderByConstraints,
+} from './constraints.js';
 import type { PlanContext } from './context.js';
 import { RuleRunner, type Decision } from './engine.js';
 import { expand } from './expand.js';
@@ -112,6 +117,7 @@ class Planner {
     placing.sort((a, b) => comparePlacement(a.key, b.key));
     for (const { situation, decision, vetoes, priority } of placing) {
       this.#finishSituation(place(this.#ctx, situation, decision), vetoes, priority);
+      if (situation.service) followPlaced(this.#ctx, situation.service.config.id);
     }
     followColocations(this.#ctx);
     orderByConstraints(this.#ctx);

@@ -9,7 +9,9 @@
  * heap) or lists every assembly as allowed (scored, candidate by candidate).
  * And with capacities that may be exceeded from the start and allowed
  * lists, no service is placed where it may not run, on an assembly that is
- * not up, or beyond a capacity.
+ * not up, or beyond a capacity; with random mandatory colocations (chains,
+ * a service with two partners) and anti-affinities, a service placed runs
+ * with its partners and apart from what it must avoid.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -248,6 +250,79 @@ describe('placing lost services (property)', () => {
             assert.ok(total('cpu', here) <= a.cpu, `${name} over its CPUs`);
         });
       }),
+      { numRuns: 300 },
+    );
+  });
+  it('keeps mandatory colocations together and mandatory anti-affinities apart, chains too', async () => {
+    const pair = fc.tuple(fc.nat(), fc.nat());
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ up: fc.boolean(), services: fc.integer({ min: 1, max: 3 }) }), {
+          minLength: 3,
+          maxLength: 7,
+        }),
+        fc.array(pair, { maxLength: 3 }),
+        fc.array(pair, { maxLength: 3 }),
+        async (specs, withPairs, apartPairs) => {
+          const ids = specs.flatMap((a, i) =>
+            Array.from({ length: a.services }, (_, j) => `rsc_a${i}_s${j}`),
+          );
+          const pairs = (list: readonly [number, number][]): [string, string][] =>
+            list
+              .map(([x, y]): [string, string] => [ids[x % ids.length]!, ids[y % ids.length]!])
+              .filter(([x, y]) => x !== y);
+          const withs = pairs(withPairs);
+          const apart = pairs(apartPairs);
+          const constraints = [
+            ...withs.map(([x, y], k) => `<colocation id="c${k}" service="${x}" with="${y}"/>`),
+            ...apart.map(([x, y], k) => `<anti_affinity id="aa${k}" services="${x} ${y}"/>`),
+          ];
+          const xml = limitedXml(
+            specs.map((a) => ({
+              up: a.up,
+              services: Array.from({ length: a.services }, () => ({
+                mem: 0,
+                cpu: 0,
+                allowed: null,
+              })),
+              mem: null,
+              cpu: null,
+            })),
+          ).replace(
+            '</deployable>',
+            `<constraints>${constraints.join('')}</constraints></deployable>`,
+          );
+          // Some draws are refused (a cycle, a colocation an anti-affinity forbids).
+          const loaded = await loadDeployableConfig(xml).catch(() => undefined);
+          fc.pre(loaded !== undefined);
+          const { config } = loaded;
+          const { plan: result } = await plan(runningAtHome(config, observed(specs)), NOW);
+          const where = new Map<string, string | undefined>(
+            config.services.map((s) => [s.id, s.home]),
+          );
+          const placed = new Set<string>();
+          for (const a of result.actions) {
+            if (a.service === undefined) continue;
+            if (a.type === 'move' || a.type === 'start') placed.add(a.service);
+            if (a.type === 'move') where.set(a.service, a.to);
+            if (a.type === 'start') where.set(a.service, a.assembly);
+            if (a.type === 'stop') where.set(a.service, undefined);
+          }
+          const runsOn = (id: string): string | undefined => {
+            const at = where.get(id);
+            return at !== undefined && specs[Number(at.slice(1))]!.up ? at : undefined;
+          };
+          const plain = result.actions.map((a) => a.id).join(' ');
+          for (const [x, y] of withs)
+            if (placed.has(x)) assert.equal(runsOn(x), runsOn(y), `${x} with ${y}: ${plain}`);
+          for (const [x, y] of apart)
+            if (placed.has(x) || placed.has(y))
+              assert.ok(
+                runsOn(x) === undefined || runsOn(x) !== runsOn(y),
+                `${x} apart from ${y}: ${plain}`,
+              );
+        },
+      ),
       { numRuns: 300 },
     );
   });
