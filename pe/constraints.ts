@@ -25,29 +25,63 @@ export function fenceBeforeRecovery(ctx: PlanContext): void {
 }
 
 type Colocation = World['config']['constraints']['colocation'][number];
+type Order = World['config']['constraints']['order'][number];
+
+/** A service that must run where another does: a mandatory colocation, or a colocated mandatory order. */
+interface Link {
+  readonly service: string;
+  readonly with: string;
+  readonly rule: string;
+  readonly facts: Readonly<Record<string, FactValue>>;
+  readonly moves: (dest: string) => string;
+}
+
+function colocationLink(c: Colocation): Link {
+  return {
+    service: c.service,
+    with: c.with,
+    rule: `colocation:${c.id}`,
+    facts: { constraint: c.id, service: c.service, with: c.with },
+    moves: (dest) => `${c.service} must run with ${c.with}, which goes to ${dest}`,
+  };
+}
+
+function orderLink(o: Order): Link {
+  return {
+    service: o.then,
+    with: o.first,
+    rule: `order:${o.id}`,
+    facts: { constraint: o.id, first: o.first, then: o.then, kind: o.kind },
+    moves: (dest) =>
+      `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
+  };
+}
 
 /** A service that must run with another moves along when that one moves or starts elsewhere. */
 export function followColocations(ctx: PlanContext): void {
   const mandatory = mandatoryColocations(ctx.world);
+  const links = mandatory.map(colocationLink);
   // Chains (a with b with c) settle in as many rounds as they are long.
-  for (let round = 0, changed = true; changed && round <= mandatory.length; round++) {
+  for (let round = 0, changed = true; changed && round <= links.length; round++) {
     changed = false;
-    for (const c of mandatory) if (moveAlong(ctx, c)) changed = true;
+    for (const link of links) if (moveAlong(ctx, link)) changed = true;
   }
   stopStranded(ctx, mandatory);
 }
 
 /**
- * Right after `placed` is placed: what must run with it moves along now,
- * and what must run with those, before anything placed later is pinned to
- * where they were (a with b with c: c lost, b running, a lost: a must go
- * where b goes with c, not where b was).
+ * Right after `placed` is placed: what must run with it (a mandatory
+ * colocation, a colocated mandatory order) moves along now, and what must
+ * run with those, before anything placed later is pinned to where they were
+ * (a with b with c: c lost, b running, a lost: a must go where b goes with
+ * c, not where b was).
  */
 export function followPlaced(ctx: PlanContext, placed: string): void {
-  const byPartner = mandatoryByPartner(ctx.world.config);
+  const byPartner = linksByPartner(ctx.world.config);
   const partners = [placed];
   for (let next = partners.pop(); next !== undefined; next = partners.pop()) {
-    for (const c of byPartner.get(next) ?? []) if (moveAlong(ctx, c)) partners.push(c.service);
+    for (const link of byPartner.get(next) ?? [])
+      if (moveAlong(ctx, link)) partners.push(link.service);
   }
 }
 
@@ -55,33 +89,34 @@ function mandatoryColocations(world: World): readonly Colocation[] {
   return world.config.constraints.colocation.filter((c) => c.score >= SCORE_INFINITY);
 }
 
-/** The mandatory colocations by partner (`with`), once per config: looked up for every placing. */
-const mandatoryByPartner = memoized(
-  (config: World['config']): ReadonlyMap<string, Colocation[]> => {
-    const byPartner = new Map<string, Colocation[]>();
-    for (const c of config.constraints.colocation) {
-      if (c.score < SCORE_INFINITY) continue;
-      const list = byPartner.get(c.with);
-      if (list) list.push(c);
-      else byPartner.set(c.with, [c]);
-    }
-    return byPartner;
-  },
-);
+/** Every link by partner (`with`), once per config: looked up for every placing. */
+const linksByPartner = memoized((config: World['config']): ReadonlyMap<string, Link[]> => {
+  const byPartner = new Map<string, Link[]>();
+  const add = (link: Link): void => {
+    const list = byPartner.get(link.with);
+    if (list) list.push(link);
+    else byPartner.set(link.with, [link]);
+  };
+  for (const c of config.constraints.colocation)
+    if (c.score >= SCORE_INFINITY) add(colocationLink(c));
+  for (const o of config.constraints.order)
+    if (o.colocate && o.kind === 'mandatory') add(orderLink(o));
+  return byPartner;
+});
 
-/** Moves c's service along with its partner's move or start, where it runs elsewhere and nothing else is planned for it. */
-function moveAlong(ctx: PlanContext, c: Colocation): boolean {
-  const partner = ctx.actions.findFor(c.with, (a) => a.type === 'move' || a.type === 'start');
+/** Moves a link's service along with its partner's move or start, where it runs elsewhere and nothing else is planned for it. */
+function moveAlong(ctx: PlanContext, link: Link): boolean {
+  const partner = ctx.actions.findFor(link.with, (a) => a.type === 'move' || a.type === 'start');
   const dest = partner?.type === 'move' ? partner.to : partner?.assembly;
-  const s = ctx.world.byId.get(c.service)!;
+  const s = ctx.world.byId.get(link.service)!;
   const at = s.running[0];
   if (!partner || dest === undefined || at === undefined || at === dest || s.busy.length > 0)
     return false;
-  if (ctx.actions.findFor(c.service, (a) => a.type !== 'notify' && a.type !== 'probe'))
+  if (ctx.actions.findFor(link.service, (a) => a.type !== 'notify' && a.type !== 'probe'))
     return false;
-  follow(ctx, s, at, dest, { service: c.with, action: partner.id }, `colocation:${c.id}`, {
-    facts: { constraint: c.id, service: c.service, with: c.with },
-    moves: `${c.service} must run with ${c.with}, which goes to ${dest}`,
+  follow(ctx, s, at, dest, { service: link.with, action: partner.id }, link.rule, {
+    facts: link.facts,
+    moves: link.moves(dest),
   });
   return true;
 }
@@ -184,7 +219,8 @@ export function orderByConstraints(ctx: PlanContext): void {
     world.byId
       .get(sid)
       ?.busy.find((a) => a.type === 'start' || a.type === 'move' || a.type === 'restart')?.id;
-  for (const o of topologicalOrders(world)) {
+  const orders = topologicalOrders(world);
+  for (const o of orders) {
     const first = world.byId.get(o.first)!;
     const then = world.byId.get(o.then)!;
     const f = acting(o.first);
@@ -233,9 +269,10 @@ export function orderByConstraints(ctx: PlanContext): void {
       const dest = f.type === 'move' ? f.to : f.assembly;
       const at = then.running[0]!;
       if (o.colocate && dest !== undefined && dest !== at) {
-        follow(ctx, then, at, dest, { service: o.first, action: f.id }, `order:${o.id}`, {
+        const link = orderLink(o);
+        follow(ctx, then, at, dest, { service: o.first, action: f.id }, link.rule, {
           facts,
-          moves: `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
+          moves: link.moves(dest),
         });
       } else {
         ctx.actions.add({
@@ -250,6 +287,14 @@ export function orderByConstraints(ctx: PlanContext): void {
         });
       }
     }
+  }
+  // What a later order made (a restart, a move along) waits for what an
+  // earlier one orders before it too: an optional order, say, processed
+  // before the mandatory one that restarts their common dependant.
+  for (const o of orders) {
+    const t = acting(o.then);
+    const dep = acting(o.first)?.id ?? inFlight(o.first);
+    if (t && dep !== undefined) ctx.actions.addDependency(t.id, dep);
   }
 }
 

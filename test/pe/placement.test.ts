@@ -11,12 +11,18 @@
  * lists, no service is placed where it may not run, on an assembly that is
  * not up, or beyond a capacity; with random mandatory colocations (chains,
  * a service with two partners) and anti-affinities, a service placed runs
- * with its partners and apart from what it must avoid.
+ * with its partners and apart from what it must avoid. And with random
+ * orders, what a `then` does waits for what its `first` does in the same
+ * plan, and a colocated `then` placed goes where its `first` goes.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { loadDeployableConfig, type ServiceConfig } from '../../lib/config/index.js';
-import { plan, type AssemblyObservation } from '../../pe/index.js';
+import {
+  loadDeployableConfig,
+  type DeployableConfig,
+  type ServiceConfig,
+} from '../../lib/config/index.js';
+import { plan, type Action, type AssemblyObservation } from '../../pe/index.js';
 import { runningAtHome } from '../support/pe.js';
 
 const NOW = 100_000;
@@ -196,6 +202,66 @@ function limitedXml(specs: readonly LimitedSpec[]): string {
   return parts.join('');
 }
 
+/** Plain assemblies (a0, a1, …; up or down) of plain services (rsc_aI_sJ). */
+interface PlainSpec {
+  readonly up: boolean;
+  readonly services: number;
+}
+
+const plainSpecs = fc.array(
+  fc.record({ up: fc.boolean(), services: fc.integer({ min: 1, max: 3 }) }),
+  { minLength: 3, maxLength: 7 },
+);
+
+function plainIds(specs: readonly PlainSpec[]): string[] {
+  return specs.flatMap((a, i) => Array.from({ length: a.services }, (_, j) => `rsc_a${i}_s${j}`));
+}
+
+/** The config of plain assemblies with these constraints, or undefined where it is refused (a cycle, say). */
+async function plainConfig(
+  specs: readonly PlainSpec[],
+  constraints: readonly string[],
+): Promise<DeployableConfig | undefined> {
+  const xml = limitedXml(
+    specs.map((a) => ({
+      up: a.up,
+      services: Array.from({ length: a.services }, () => ({ mem: 0, cpu: 0, allowed: null })),
+      mem: null,
+      cpu: null,
+    })),
+  ).replace('</deployable>', `<constraints>${constraints.join('')}</constraints></deployable>`);
+  return (await loadDeployableConfig(xml).catch(() => undefined))?.config;
+}
+
+/** What a plan leaves: which services it places, what each one does, and where each runs after. */
+function outcome(
+  actions: readonly Action[],
+  config: DeployableConfig,
+  specs: readonly { readonly up: boolean }[],
+): {
+  placed: Set<string>;
+  acting: Map<string, string>;
+  runsOn: (id: string) => string | undefined;
+} {
+  const where = new Map<string, string | undefined>(config.services.map((s) => [s.id, s.home]));
+  const placed = new Set<string>();
+  const acting = new Map<string, string>();
+  for (const a of actions) {
+    if (a.service === undefined) continue;
+    if (a.type === 'move' || a.type === 'start') placed.add(a.service);
+    if (a.type === 'move' || a.type === 'start' || a.type === 'restart')
+      acting.set(a.service, a.id);
+    if (a.type === 'move') where.set(a.service, a.to);
+    if (a.type === 'start') where.set(a.service, a.assembly);
+    if (a.type === 'stop') where.set(a.service, undefined);
+  }
+  const runsOn = (id: string): string | undefined => {
+    const at = where.get(id);
+    return at !== undefined && specs[Number(at.slice(1))]!.up ? at : undefined;
+  };
+  return { placed, acting, runsOn };
+}
+
 describe('placing lost services (property)', () => {
   it('moves each to the best assembly with room, one at a time, as documented, by either path', async () => {
     await fc.assert(
@@ -257,61 +323,24 @@ describe('placing lost services (property)', () => {
     const pair = fc.tuple(fc.nat(), fc.nat());
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ up: fc.boolean(), services: fc.integer({ min: 1, max: 3 }) }), {
-          minLength: 3,
-          maxLength: 7,
-        }),
+        plainSpecs,
         fc.array(pair, { maxLength: 3 }),
         fc.array(pair, { maxLength: 3 }),
         async (specs, withPairs, apartPairs) => {
-          const ids = specs.flatMap((a, i) =>
-            Array.from({ length: a.services }, (_, j) => `rsc_a${i}_s${j}`),
-          );
+          const ids = plainIds(specs);
           const pairs = (list: readonly [number, number][]): [string, string][] =>
             list
               .map(([x, y]): [string, string] => [ids[x % ids.length]!, ids[y % ids.length]!])
               .filter(([x, y]) => x !== y);
           const withs = pairs(withPairs);
           const apart = pairs(apartPairs);
-          const constraints = [
+          const config = await plainConfig(specs, [
             ...withs.map(([x, y], k) => `<colocation id="c${k}" service="${x}" with="${y}"/>`),
             ...apart.map(([x, y], k) => `<anti_affinity id="aa${k}" services="${x} ${y}"/>`),
-          ];
-          const xml = limitedXml(
-            specs.map((a) => ({
-              up: a.up,
-              services: Array.from({ length: a.services }, () => ({
-                mem: 0,
-                cpu: 0,
-                allowed: null,
-              })),
-              mem: null,
-              cpu: null,
-            })),
-          ).replace(
-            '</deployable>',
-            `<constraints>${constraints.join('')}</constraints></deployable>`,
-          );
-          // Some draws are refused (a cycle, a colocation an anti-affinity forbids).
-          const loaded = await loadDeployableConfig(xml).catch(() => undefined);
-          fc.pre(loaded !== undefined);
-          const { config } = loaded;
+          ]);
+          fc.pre(config !== undefined); // a colocation an anti-affinity forbids is refused
           const { plan: result } = await plan(runningAtHome(config, observed(specs)), NOW);
-          const where = new Map<string, string | undefined>(
-            config.services.map((s) => [s.id, s.home]),
-          );
-          const placed = new Set<string>();
-          for (const a of result.actions) {
-            if (a.service === undefined) continue;
-            if (a.type === 'move' || a.type === 'start') placed.add(a.service);
-            if (a.type === 'move') where.set(a.service, a.to);
-            if (a.type === 'start') where.set(a.service, a.assembly);
-            if (a.type === 'stop') where.set(a.service, undefined);
-          }
-          const runsOn = (id: string): string | undefined => {
-            const at = where.get(id);
-            return at !== undefined && specs[Number(at.slice(1))]!.up ? at : undefined;
-          };
+          const { placed, runsOn } = outcome(result.actions, config, specs);
           const plain = result.actions.map((a) => a.id).join(' ');
           for (const [x, y] of withs)
             if (placed.has(x)) assert.equal(runsOn(x), runsOn(y), `${x} with ${y}: ${plain}`);
@@ -324,6 +353,61 @@ describe('placing lost services (property)', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('ordering what a plan does (property)', () => {
+  it('runs every then after its first when both act, and a colocated then where its first goes', async () => {
+    const order = fc.record({
+      first: fc.nat(),
+      then: fc.nat(),
+      colocate: fc.boolean(),
+      optional: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(plainSpecs, fc.array(order, { maxLength: 4 }), async (specs, drawn) => {
+        const ids = plainIds(specs);
+        const orders = drawn
+          .map((o) => ({
+            ...o,
+            first: ids[o.first % ids.length]!,
+            then: ids[o.then % ids.length]!,
+          }))
+          .filter((o) => o.first !== o.then);
+        const config = await plainConfig(
+          specs,
+          orders.map(
+            (o, k) =>
+              `<service_dependency id="o${k}" first="${o.first}" then="${o.then}"${o.colocate ? ' colocate="true"' : ''}${o.optional ? ' kind="optional"' : ''}/>`,
+          ),
+        );
+        fc.pre(config !== undefined); // a cycle is refused
+        const { plan: result } = await plan(runningAtHome(config, observed(specs)), NOW);
+        const { placed, acting, runsOn } = outcome(result.actions, config, specs);
+        const byId = new Map(result.actions.map((a) => [a.id, a]));
+        const waitsFor = (id: string, other: string): boolean => {
+          const seen = new Set<string>();
+          for (const stack = [id]; stack.length > 0;) {
+            const next = stack.pop()!;
+            if (next === other) return true;
+            if (seen.has(next)) continue;
+            seen.add(next);
+            stack.push(...(byId.get(next)?.after ?? []));
+          }
+          return false;
+        };
+        const plain = result.actions.map((a) => `${a.id} after [${a.after.join(' ')}]`).join('; ');
+        for (const o of orders) {
+          const t = acting.get(o.then);
+          const f = acting.get(o.first);
+          if (t !== undefined && f !== undefined)
+            assert.ok(waitsFor(t, f), `${t} waits for ${f}: ${plain}`);
+          if (o.colocate && !o.optional && placed.has(o.then))
+            assert.equal(runsOn(o.then), runsOn(o.first), `${o.then} with ${o.first}: ${plain}`);
+        }
+      }),
+      { numRuns: 1000 },
     );
   });
 });
