@@ -121,6 +121,67 @@ function moveAlong(ctx: PlanContext, link: Link): boolean {
   return true;
 }
 
+/**
+ * The last word on mandatory links, once everything is placed: a service
+ * planned to run apart from what it must run with, or beside nothing where
+ * this plan stops or blocks its partner, does not run — it stops where it
+ * runs, or what would have placed it is blocked. Placing one service at a
+ * time can end so (a service with two partners whose own constraints put
+ * them apart); as in Pacemaker, what no assembly satisfies every mandatory
+ * constraint on does not run.
+ */
+export function stopApart(ctx: PlanContext): void {
+  const links = [...linksByPartner(ctx.world.config).values()].flat();
+  for (let round = 0, changed = true; changed && round <= links.length; round++) {
+    changed = false;
+    for (const link of links) {
+      const s = ctx.world.byId.get(link.service)!;
+      const here = ctx.placer.locationOf(link.service);
+      if (here === undefined || s.busy.length > 0) continue;
+      const there = ctx.placer.locationOf(link.with);
+      const gone =
+        there === undefined &&
+        ctx.actions.findFor(link.with, (a) => a.type === 'stop' || a.type === 'blocked') !==
+          undefined;
+      if (there === here || (there === undefined && !gone)) continue;
+      const why =
+        there === undefined
+          ? `${link.service} must run with ${link.with}, which this plan stops`
+          : `${link.service} must run with ${link.with}, which goes to ${there}, and cannot run there as well`;
+      const planned = ctx.actions.findFor(
+        link.service,
+        (a) => a.type === 'move' || a.type === 'start',
+      );
+      const at = s.running[0];
+      const draft = {
+        service: link.service,
+        rule: link.rule,
+        facts: link.facts,
+      };
+      if (at !== undefined) {
+        const stop = {
+          ...draft,
+          id: `stop:${link.service}@${at}`,
+          type: 'stop' as const,
+          assembly: at,
+          reason: `${why}: stop it`,
+        };
+        if (planned) ctx.actions.replace(planned.id, stop);
+        else ctx.actions.add(stop);
+      } else if (planned) {
+        ctx.actions.replace(planned.id, {
+          ...draft,
+          id: `blocked:${link.service}`,
+          type: 'blocked',
+          reason: `${why}: not started`,
+        });
+      }
+      ctx.placer.vacate(s.config, s);
+      changed = true;
+    }
+  }
+}
+
 /** A service that must run with one that can run nowhere stops too (as Pacemaker does). */
 export function stopStranded(
   ctx: PlanContext,

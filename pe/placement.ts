@@ -417,11 +417,9 @@ export class Placer {
     }
     for (const c of this.#colocations.get(service.id) ?? []) {
       if (c.score < SCORE_INFINITY || c.other === partner) continue;
+      // One not running (yet) is placed later, where this one's place counts.
       const where = this.locationOf(c.other);
-      if (where !== assembly)
-        return where === undefined
-          ? `${c.other} (which it must run with) is not running`
-          : `must run with ${c.other} on ${where}`;
+      if (where !== undefined && where !== assembly) return `must run with ${c.other} on ${where}`;
     }
     return null;
   }

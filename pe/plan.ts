@@ -11,6 +11,7 @@ import {
   followColocations,
   followPlaced,
   orderByConstraints,
+  stopApart,
 } from './constraints.js';
 import type { PlanContext } from './context.js';
 import { RuleRunner, type Decision } from './engine.js';
@@ -121,6 +122,7 @@ class Planner {
     }
     followColocations(this.#ctx);
     orderByConstraints(this.#ctx);
+    stopApart(this.#ctx);
     fenceBeforeRecovery(this.#ctx);
   }
 

@@ -352,7 +352,7 @@ describe('placing lost services (property)', () => {
               );
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 });
