@@ -148,9 +148,10 @@ export function stopApart(ctx: PlanContext): void {
         there === undefined
           ? `${link.service} must run with ${link.with}, which this plan stops`
           : `${link.service} must run with ${link.with}, which goes to ${there}, and cannot run there as well`;
+      // What would have run it (a restart too: it does not run at all).
       const planned = ctx.actions.findFor(
         link.service,
-        (a) => a.type === 'move' || a.type === 'start',
+        (a) => a.type === 'move' || a.type === 'start' || a.type === 'restart',
       );
       const at = s.running[0];
       const draft = {
