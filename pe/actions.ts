@@ -38,6 +38,8 @@ export class ActionSet {
   readonly #inFlight: ReadonlySet<string>;
   readonly #vetoed: VetoedAction[] = [];
   readonly #byService = new Map<string, string[]>();
+  /** Dependencies that give way when they close a cycle (`addSoftDependency`), as [id, on]. */
+  readonly #soft: [string, string][] = [];
 
   constructor(inFlightIds: Iterable<string>) {
     this.#inFlight = new Set(inFlightIds);
@@ -97,6 +99,17 @@ export class ActionSet {
     action.after = [...action.after, on].sort();
   }
 
+  /**
+   * A dependency that gives way if the plan's other dependencies need the
+   * opposite order: a dependant moving along after its partner (a
+   * colocation) yields to an order that puts it first. Without it, such a
+   * config closed a cycle and the pass failed.
+   */
+  addSoftDependency(id: string, on: string): void {
+    this.addDependency(id, on);
+    this.#soft.push([id, on]);
+  }
+
   setPriority(id: string, priority: number): void {
     const action = this.#actions.get(id);
     if (action) action.priority = priority;
@@ -104,6 +117,7 @@ export class ActionSet {
 
   replace(id: string, draft: Draft): void {
     this.#actions.delete(id);
+    this.#forget(id);
     this.add(draft);
   }
 
@@ -112,6 +126,11 @@ export class ActionSet {
     if (!action) return;
     this.#actions.delete(id);
     this.#vetoed.push({ action: canonical(action), rule, reason });
+    this.#forget(id);
+  }
+
+  /** Nothing waits for an action no longer planned (replaced, vetoed). */
+  #forget(id: string): void {
     for (const other of this.#actions.values()) {
       if (other.after.includes(id)) other.after = other.after.filter((x) => x !== id);
     }
@@ -128,6 +147,22 @@ export class ActionSet {
 
   /** Dependencies first; among ready actions, higher priority, then id. */
   ordered(): Action[] {
+    const out = this.#ordered();
+    if (out !== null) return out;
+    // A cycle: the soft dependencies give way, from every action's list.
+    for (const [id, on] of this.#soft) {
+      const action = this.#actions.get(id);
+      if (action) action.after = action.after.filter((x) => x !== on);
+    }
+    this.#soft.length = 0;
+    const again = this.#ordered();
+    // Cannot happen: ordering cycles are refused with the config. Fail loudly, not silently.
+    if (again === null) throw new Error('planner produced a dependency cycle');
+    return again;
+  }
+
+  /** The actions in order, or null where their dependencies form a cycle. */
+  #ordered(): Action[] | null {
     // Ranked once by (priority, id), so that the heap compares numbers, not
     // ids (long strings that share their start): a plan can hold thousands.
     const list = [...this.#actions.values()].sort(
@@ -155,11 +190,7 @@ export class ActionSet {
         if (pending[d] === 0) ready.push(d);
       }
     }
-    if (out.length !== list.length) {
-      // Cannot happen: ordering cycles are refused with the config. Fail loudly, not silently.
-      throw new Error('planner produced a dependency cycle');
-    }
-    return out;
+    return out.length === list.length ? out : null;
   }
 }
 

@@ -235,17 +235,18 @@ function follow(
     );
     return;
   }
-  ctx.actions.add({
+  const id = ctx.actions.add({
     id: `move:${sid}:${at}>${dest}`,
     type: 'move',
     service: sid,
     from: at,
     to: dest,
-    after: [partner.action],
     rule,
     reason: rule.startsWith('colocation:') ? `${why.moves}: move it along` : why.moves,
     facts: why.facts,
   });
+  // After its partner, unless an order puts it first.
+  ctx.actions.addSoftDependency(id, partner.action);
   ctx.placer.occupy(s.config, dest, s);
 }
 

@@ -411,3 +411,36 @@ describe('ordering what a plan does (property)', () => {
     );
   });
 });
+
+describe('planning with every kind of constraint (property)', () => {
+  it('always makes a plan whose dependencies name its own actions, without a cycle', async () => {
+    const constraint = fc.record({
+      a: fc.nat(),
+      b: fc.nat(),
+      kind: fc.integer({ min: 0, max: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(plainSpecs, fc.array(constraint, { maxLength: 5 }), async (specs, drawn) => {
+        const ids = plainIds(specs);
+        const constraints = drawn.flatMap(({ a, b, kind }, k) => {
+          const [x, y] = [ids[a % ids.length]!, ids[b % ids.length]!];
+          if (x === y) return [];
+          return [
+            `<colocation id="c${k}" service="${x}" with="${y}"/>`,
+            `<anti_affinity id="aa${k}" services="${x} ${y}"/>`,
+            `<service_dependency id="o${k}" first="${x}" then="${y}" colocate="true"/>`,
+            `<service_dependency id="o${k}" first="${x}" then="${y}"/>`,
+          ][kind]!;
+        });
+        const config = await plainConfig(specs, constraints);
+        fc.pre(config !== undefined);
+        // plan() throws on a dependency cycle: a colocation against an order closed one.
+        const { plan: result } = await plan(runningAtHome(config, observed(specs)), NOW);
+        const planned = new Set(result.actions.map((a) => a.id));
+        for (const a of result.actions)
+          for (const d of a.after) assert.ok(planned.has(d), `${a.id} after ${d}, not in the plan`);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
