@@ -38,8 +38,8 @@ export class ActionSet {
   readonly #inFlight: ReadonlySet<string>;
   readonly #vetoed: VetoedAction[] = [];
   readonly #byService = new Map<string, string[]>();
-  /** Dependencies that give way when they close a cycle (`addSoftDependency`), as [id, on]. */
-  readonly #soft: [string, string][] = [];
+  /** Dependencies that give way when they close a cycle (`addSoftDependency`), by id and `on`. */
+  readonly #soft = new Map<string, { readonly id: string; readonly on: string }>();
 
   constructor(inFlightIds: Iterable<string>) {
     this.#inFlight = new Set(inFlightIds);
@@ -93,10 +93,10 @@ export class ActionSet {
     return [...this.#actions.values()].filter(predicate);
   }
 
+  /** `id` waits for `on`, whatever else the plan holds (one asked for softly before is kept too). */
   addDependency(id: string, on: string): void {
-    const action = this.#actions.get(id);
-    if (!action || id === on || action.after.includes(on)) return;
-    action.after = [...action.after, on].sort();
+    this.#soft.delete(`${id}\u0000${on}`);
+    this.#link(id, on);
   }
 
   /**
@@ -106,8 +106,15 @@ export class ActionSet {
    * config closed a cycle and the pass failed.
    */
   addSoftDependency(id: string, on: string): void {
-    this.addDependency(id, on);
-    this.#soft.push([id, on]);
+    if (this.#link(id, on)) this.#soft.set(`${id}\u0000${on}`, { id, on });
+  }
+
+  /** Adds the dependency; false where it was there already (or cannot be). */
+  #link(id: string, on: string): boolean {
+    const action = this.#actions.get(id);
+    if (!action || id === on || action.after.includes(on)) return false;
+    action.after = [...action.after, on].sort();
+    return true;
   }
 
   setPriority(id: string, priority: number): void {
@@ -150,11 +157,11 @@ export class ActionSet {
     const out = this.#ordered();
     if (out !== null) return out;
     // A cycle: the soft dependencies give way, from every action's list.
-    for (const [id, on] of this.#soft) {
+    for (const { id, on } of this.#soft.values()) {
       const action = this.#actions.get(id);
       if (action) action.after = action.after.filter((x) => x !== on);
     }
-    this.#soft.length = 0;
+    this.#soft.clear();
     const again = this.#ordered();
     // Cannot happen: ordering cycles are refused with the config. Fail loudly, not silently.
     if (again === null) throw new Error('planner produced a dependency cycle');

@@ -245,8 +245,10 @@ function follow(
     reason: rule.startsWith('colocation:') ? `${why.moves}: move it along` : why.moves,
     facts: why.facts,
   });
-  // After its partner, unless an order puts it first.
-  ctx.actions.addSoftDependency(id, partner.action);
+  // After its partner: an order's first always, a colocation's partner
+  // unless an order puts this one first.
+  if (rule.startsWith('order:')) ctx.actions.addDependency(id, partner.action);
+  else ctx.actions.addSoftDependency(id, partner.action);
   ctx.placer.occupy(s.config, dest, s);
 }
 
