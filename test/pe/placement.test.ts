@@ -13,7 +13,9 @@
  * a service with two partners) and anti-affinities, a service placed runs
  * with its partners and apart from what it must avoid. And with random
  * orders, what a `then` does waits for what its `first` does in the same
- * plan, and a colocated `then` placed goes where its `first` goes.
+ * plan, and a colocated `then` placed goes where its `first` goes. Any mix
+ * of these constraints makes a plan (no dependency cycle) whose `after`
+ * lists name only its own actions.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
