@@ -7,7 +7,7 @@ import { SCORE_INFINITY } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
 import type { PlanContext } from './context.js';
 import type { Action, FactValue } from './types.js';
-import type { ServiceWhereabouts, World } from './world.js';
+import { push, type ServiceWhereabouts, type World } from './world.js';
 
 /**
  * A fence and a recovery of one assembly: the fence first. Recovering
@@ -59,7 +59,7 @@ function orderLink(o: Order): Link {
 
 /** A service that must run with another moves along when that one moves or starts elsewhere. */
 export function followColocations(ctx: PlanContext): void {
-  const mandatory = mandatoryColocations(ctx.world);
+  const mandatory = mandatoryColocations(ctx.world.config);
   const links = mandatory.map(colocationLink);
   // Chains (a with b with c) settle in as many rounds as they are long.
   for (let round = 0, changed = true; changed && round <= links.length; round++) {
@@ -85,22 +85,18 @@ export function followPlaced(ctx: PlanContext, placed: string): void {
   }
 }
 
-function mandatoryColocations(world: World): readonly Colocation[] {
-  return world.config.constraints.colocation.filter((c) => c.score >= SCORE_INFINITY);
+function mandatoryColocations(config: World['config']): readonly Colocation[] {
+  return config.constraints.colocation.filter((c) => c.score >= SCORE_INFINITY);
 }
 
 /** Every link by partner (`with`), once per config: looked up for every placing. */
 const linksByPartner = memoized((config: World['config']): ReadonlyMap<string, Link[]> => {
   const byPartner = new Map<string, Link[]>();
-  const add = (link: Link): void => {
-    const list = byPartner.get(link.with);
-    if (list) list.push(link);
-    else byPartner.set(link.with, [link]);
-  };
-  for (const c of config.constraints.colocation)
-    if (c.score >= SCORE_INFINITY) add(colocationLink(c));
-  for (const o of config.constraints.order)
-    if (o.colocate && o.kind === 'mandatory') add(orderLink(o));
+  const links = [
+    ...mandatoryColocations(config).map(colocationLink),
+    ...config.constraints.order.filter((o) => o.colocate && o.kind === 'mandatory').map(orderLink),
+  ];
+  for (const link of links) push(byPartner, link.with, link);
   return byPartner;
 });
 
