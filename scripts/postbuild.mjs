@@ -123,6 +123,32 @@ const lazyPackages = {
     }));
   },
 };
+// winston and winston-transport take their streams from readable-stream@3,
+// a copy of Node 10's, ~62 KB of source with its helpers that every daemon
+// kept on its heap beside Node's own streams, which net loads anyway. In the
+// daemons' bundles they get Node's (the same API, as winston's tests run it).
+const nodeStreams = {
+  name: 'node-streams',
+  setup(b) {
+    b.onResolve({ filter: /^readable-stream(\/lib\/_stream_\w+\.js)?$/ }, (args) => ({
+      path: args.path,
+      namespace: 'node-stream',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'node-stream' }, (args) => {
+      const part = /_stream_(\w+)\.js$/.exec(args.path)?.[1];
+      const name =
+        part === undefined
+          ? ''
+          : part === 'passthrough'
+            ? 'PassThrough'
+            : part[0].toUpperCase() + part.slice(1);
+      return {
+        loader: 'js',
+        contents: `module.exports = require('node:stream')${name ? `.${name}` : ''};`,
+      };
+    });
+  },
+};
 const shebang = (flags) =>
   flags.length > 0 ? `#!/usr/bin/env -S node ${flags.join(' ')}` : '#!/usr/bin/env node';
 const commonJs = {
@@ -138,7 +164,7 @@ const commonJs = {
   // when it ran ("A dynamic import callback was not specified"), as a DPE's
   // first recovery command did.
   supported: { 'dynamic-import': false },
-  plugins: [lazyBuiltins, lazyPackages],
+  plugins: [lazyBuiltins, lazyPackages, nodeStreams],
   define: {
     // The sources find their package (and require native addons) from import.meta.url.
     'import.meta.url': '__cpeImportMetaUrl',
