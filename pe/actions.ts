@@ -186,13 +186,23 @@ export class ActionSet {
         (dependants[j] ??= []).push(i);
       }
     }
+    // Ready from the start, in rank order already: the heap holds only those
+    // that become ready on the way, and the next of the two runs is the lower.
+    const waits = pending.map((p) => (p === 0 ? 0 : 1));
     const ready = new Heap<number>((a, b) => a < b);
-    for (let i = 0; i < list.length; i++) if (pending[i] === 0) ready.push(i);
     const out: Action[] = [];
-    while (ready.size > 0) {
-      const i = ready.pop()!;
+    let next = 0; // the next action, in rank order, that waited for nothing
+    for (;;) {
+      while (next < list.length && waits[next] === 1) next++;
+      const top = ready.peek();
+      let i: number;
+      if (top !== undefined && (next === list.length || top < next)) i = ready.pop()!;
+      else if (next < list.length) i = next++;
+      else break;
       out.push(canonical(list[i]!));
-      for (const d of dependants[i] ?? []) {
+      const released = dependants[i];
+      if (released === undefined) continue;
+      for (const d of released) {
         pending[d]! -= 1;
         if (pending[d] === 0) ready.push(d);
       }
