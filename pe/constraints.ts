@@ -5,6 +5,7 @@
  */
 import { SCORE_INFINITY } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
+import type { Draft } from './actions.js';
 import type { PlanContext } from './context.js';
 import type { Action, FactValue } from './types.js';
 import { push, type ServiceWhereabouts, type World } from './world.js';
@@ -290,6 +291,24 @@ export function orderByConstraints(ctx: PlanContext): void {
     const tStop = ctx.actions.findFor(o.then, (a) => a.type === 'stop');
     if (fStop && tStop) ctx.actions.addDependency(fStop.id, tStop.id);
     const facts = { constraint: o.id, first: o.first, then: o.then, kind: o.kind };
+    // Its first cannot run (nothing starts it, and it runs nowhere it might be).
+    const firstDown =
+      o.kind === 'mandatory' &&
+      !f &&
+      inFlight(o.first) === undefined &&
+      first.running.length === 0 &&
+      first.unknown.length === 0 &&
+      !first.unseen;
+    // A mandatory dependant stops too, and starts again after it.
+    const stopThen = (at: string): Draft => ({
+      id: `stop:${o.then}@${at}`,
+      type: 'stop',
+      service: o.then,
+      assembly: at,
+      rule: `order:${o.id}`,
+      reason: `${o.then} must run after ${o.first}, which is not running: stop it until ${o.first} runs again`,
+      facts,
+    });
     if (t) {
       const dep = f?.id ?? inFlight(o.first);
       if (dep !== undefined) ctx.actions.addDependency(t.id, dep);
@@ -302,31 +321,21 @@ export function orderByConstraints(ctx: PlanContext): void {
           reason: `${o.then} must start after ${o.first}, which is not running`,
           facts,
         });
+      } else if (firstDown && t.type === 'restart' && t.assembly !== undefined) {
+        // A restart another order asked for: it would run it without this first.
+        ctx.actions.replace(t.id, stopThen(t.assembly));
       }
+    } else if (firstDown && then.running.length > 0 && then.busy.length === 0 && !tStop) {
+      ctx.actions.add(stopThen(then.running[0]!));
     } else if (
+      f &&
       o.kind === 'mandatory' &&
       then.running.length > 0 &&
       then.busy.length === 0 &&
-      !f &&
-      inFlight(o.first) === undefined &&
-      first.running.length === 0 &&
-      first.unknown.length === 0 &&
-      !first.unseen &&
-      !ctx.actions.findFor(o.then, (a) => a.type === 'stop')
+      !tStop
     ) {
-      // Its first cannot run: a mandatory dependant stops too, and starts again after it.
-      const at = then.running[0]!;
-      ctx.actions.add({
-        id: `stop:${o.then}@${at}`,
-        type: 'stop',
-        service: o.then,
-        assembly: at,
-        rule: `order:${o.id}`,
-        reason: `${o.then} must run after ${o.first}, which is not running: stop it until ${o.first} runs again`,
-        facts,
-      });
-    } else if (f && o.kind === 'mandatory' && then.running.length > 0 && then.busy.length === 0) {
       // A mandatory dependant follows its first: colocated it moves along, otherwise it restarts after.
+      // Not one this plan stops (it must run with a service that cannot run, say): it starts again after its first when it may.
       const dest = f.type === 'move' ? f.to : f.assembly;
       const at = then.running[0]!;
       if (o.colocate && dest !== undefined && dest !== at) {

@@ -15,7 +15,8 @@
  * orders, what a `then` does waits for what its `first` does in the same
  * plan, and a colocated `then` placed goes where its `first` goes. Any mix
  * of these constraints makes a plan (no dependency cycle) whose `after`
- * lists name only its own actions.
+ * lists name only its own actions, and that does at most one thing (start,
+ * stop, move, restart) to each service.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -414,8 +415,11 @@ describe('ordering what a plan does (property)', () => {
   });
 });
 
+/** What a plan does to a service, as opposed to what it notes of it (blocked, notify, probe). */
+const DOING = new Set(['start', 'stop', 'move', 'restart']);
+
 describe('planning with every kind of constraint (property)', () => {
-  it('always makes a plan whose dependencies name its own actions, without a cycle', async () => {
+  it('always makes a plan whose dependencies name its own actions, without a cycle, and does one thing to each service', async () => {
     const constraint = fc.record({
       a: fc.nat(),
       b: fc.nat(),
@@ -441,6 +445,16 @@ describe('planning with every kind of constraint (property)', () => {
         const planned = new Set(result.actions.map((a) => a.id));
         for (const a of result.actions)
           for (const d of a.after) assert.ok(planned.has(d), `${a.id} after ${d}, not in the plan`);
+        // One thing done to each service: a restart beside a stop ran it again,
+        // against what stopped it. (A blocked action only records a placing
+        // the plan could not make, beside what it does.)
+        const doing = new Map<string, string>();
+        for (const a of result.actions) {
+          if (a.service === undefined || !DOING.has(a.type)) continue;
+          const other = doing.get(a.service);
+          assert.equal(other, undefined, `${a.service}: ${other} and ${a.id}`);
+          doing.set(a.service, a.id);
+        }
       }),
       { numRuns: 1000 },
     );
