@@ -335,7 +335,8 @@ export function orderByConstraints(ctx: PlanContext): void {
       !tStop
     ) {
       // A mandatory dependant follows its first: colocated it moves along, otherwise it restarts after.
-      // Not one this plan stops (it must run with a service that cannot run, say): it starts again after its first when it may.
+      // Not one this plan stops (it must run with a service that can run nowhere, say):
+      // restarted, it would run against what stops it.
       const dest = f.type === 'move' ? f.to : f.assembly;
       const at = then.running[0]!;
       if (o.colocate && dest !== undefined && dest !== at) {

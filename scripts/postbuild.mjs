@@ -126,7 +126,8 @@ const lazyPackages = {
 // winston and winston-transport take their streams from readable-stream@3,
 // a copy of Node 10's, ~62 KB of source with its helpers that every daemon
 // kept on its heap beside Node's own streams, which net loads anyway. In the
-// daemons' bundles they get Node's (the same API, as winston's tests run it).
+// daemons' bundles they get Node's, the same API (the daemons' log tests and
+// every test of a built daemon run winston on it).
 const nodeStreams = {
   name: 'node-streams',
   setup(b) {
