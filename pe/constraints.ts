@@ -28,13 +28,15 @@ export function fenceBeforeRecovery(ctx: PlanContext): void {
 type Colocation = World['config']['constraints']['colocation'][number];
 type Order = World['config']['constraints']['order'][number];
 
-/** A service that must run where another does: a mandatory colocation, or a colocated mandatory order. */
+/** A service that must run where another does: a mandatory colocation, or a colocated order. */
 interface Link {
   readonly service: string;
   readonly with: string;
   readonly rule: string;
   readonly facts: Readonly<Record<string, FactValue>>;
   readonly moves: (dest: string) => string;
+  /** A colocated optional order: only where its partner runs (it may run without it). */
+  readonly whileRunning: boolean;
 }
 
 function colocationLink(c: Colocation): Link {
@@ -44,6 +46,7 @@ function colocationLink(c: Colocation): Link {
     rule: `colocation:${c.id}`,
     facts: { constraint: c.id, service: c.service, with: c.with },
     moves: (dest) => `${c.service} must run with ${c.with}, which goes to ${dest}`,
+    whileRunning: false,
   };
 }
 
@@ -55,6 +58,7 @@ function orderLink(o: Order): Link {
     facts: { constraint: o.id, first: o.first, then: o.then, kind: o.kind },
     moves: (dest) =>
       `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
+    whileRunning: o.kind === 'optional',
   };
 }
 
@@ -95,7 +99,7 @@ const linksByPartner = memoized((config: World['config']): ReadonlyMap<string, L
   const byPartner = new Map<string, Link[]>();
   const links = [
     ...mandatoryColocations(config).map(colocationLink),
-    ...config.constraints.order.filter((o) => o.colocate && o.kind === 'mandatory').map(orderLink),
+    ...config.constraints.order.filter((o) => o.colocate).map(orderLink),
   ];
   for (const link of links) push(byPartner, link.with, link);
   return byPartner;
@@ -136,8 +140,10 @@ export function stopApart(ctx: PlanContext): void {
       const here = ctx.placer.locationOf(link.service);
       if (here === undefined || s.busy.length > 0) continue;
       const there = ctx.placer.locationOf(link.with);
+      // A colocated optional order's then may run without its first.
       const gone =
         there === undefined &&
+        !link.whileRunning &&
         ctx.actions.findFor(link.with, (a) => a.type === 'stop' || a.type === 'blocked') !==
           undefined;
       if (there === here || (there === undefined && !gone)) continue;

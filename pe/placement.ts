@@ -77,7 +77,15 @@ export type PlaceResult =
 
 /** What a config's constraints say about placing each service: built once per config. */
 interface PlacementRules {
-  readonly colocations: ReadonlyMap<string, readonly { other: string; score: number }[]>;
+  /**
+   * What each service runs with, and how much it counts. `whileRunning`: a
+   * colocated optional order, whose `then` runs where its `first` runs but
+   * may run without it — where the first runs nowhere, it holds nothing back.
+   */
+  readonly colocations: ReadonlyMap<
+    string,
+    readonly { other: string; score: number; whileRunning?: boolean }[]
+  >;
   readonly antiAffinity: ReadonlyMap<
     string,
     readonly { others: readonly string[]; score: number }[]
@@ -88,15 +96,15 @@ interface PlacementRules {
 }
 
 const placementRules = memoized((config: DeployableConfig): PlacementRules => {
-  const colocations = new Map<string, { other: string; score: number }[]>();
+  const colocations = new Map<string, { other: string; score: number; whileRunning?: boolean }[]>();
   const antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
   const dependants = new Map<string, ServiceConfig[]>();
   const constrained = new Set<string>();
   const services = indexConfig(config).services;
   const { colocation, antiAffinity: apart, order } = config.constraints;
-  const addColocation = (a: string, b: string, score: number): void => {
+  const addColocation = (a: string, b: string, score: number, whileRunning = false): void => {
     const list = colocations.get(a) ?? [];
-    list.push({ other: b, score });
+    list.push(whileRunning ? { other: b, score, whileRunning } : { other: b, score });
     colocations.set(a, list);
     constrained.add(a);
   };
@@ -116,7 +124,7 @@ const placementRules = memoized((config: DeployableConfig): PlacementRules => {
   }
   for (const o of order) {
     if (!o.colocate) continue;
-    addColocation(o.then, o.first, SCORE_INFINITY);
+    addColocation(o.then, o.first, SCORE_INFINITY, o.kind === 'optional');
     addDependant(o.then, o.first);
   }
   for (const aa of apart) {
@@ -358,7 +366,7 @@ export class Placer {
       for (const c of this.#colocations.get(service.id) ?? []) {
         const where = this.locationOf(c.other);
         if (where === name) parts[`with ${c.other}`] = c.score;
-        else if (c.score >= SCORE_INFINITY) {
+        else if (c.score >= SCORE_INFINITY && !(c.whileRunning && where === undefined)) {
           blockedBy ??=
             where === undefined
               ? `${c.other} (which it must run with) is not running`

@@ -13,7 +13,8 @@
  * a service with two partners) and anti-affinities, a service placed runs
  * with its partners and apart from what it must avoid. And with random
  * orders, what a `then` does waits for what its `first` does in the same
- * plan, and a colocated `then` placed goes where its `first` goes. Any mix
+ * plan, and a colocated `then` placed goes where its `first` goes (an
+ * optional one, where its `first` runs at all: it may run without it). Any mix
  * of these constraints makes a plan (no dependency cycle) whose `after`
  * lists name only its own actions, and that does at most one thing (start,
  * stop, move, restart) to each service.
@@ -408,6 +409,12 @@ describe('ordering what a plan does (property)', () => {
             assert.ok(waitsFor(t, f), `${t} waits for ${f}: ${plain}`);
           if (o.colocate && !o.optional && placed.has(o.then))
             assert.equal(runsOn(o.then), runsOn(o.first), `${o.then} with ${o.first}: ${plain}`);
+          // An optional one too, where its first runs: the then may run without it, not apart.
+          if (o.colocate && (placed.has(o.then) || placed.has(o.first))) {
+            const [t, f] = [runsOn(o.then), runsOn(o.first)];
+            if (t !== undefined && f !== undefined)
+              assert.equal(t, f, `${o.then} with ${o.first}: ${plain}`);
+          }
         }
       }),
       { numRuns: 1000 },
