@@ -264,7 +264,7 @@ const overCapacity = memoized((world: World): Map<string, { assembly: string; re
 });
 
 interface Peers {
-  /** What each service must run with. */
+  /** What each service must run with, where that runs (mandatory colocations, colocated orders). */
   readonly partners: Map<string, string[]>;
   /** What each service must not share an assembly with and gives way to (lower ids). */
   readonly rivals: Map<string, string[]>;
@@ -288,6 +288,8 @@ const peersOf = memoized((config: World['config']): Peers => {
   for (const c of config.constraints.colocation) {
     if (c.score >= SCORE_INFINITY) add(peers.partners, c.service, c.with);
   }
+  // A colocated order's then runs where its first runs (an optional one, where it runs at all: as here).
+  for (const o of config.constraints.order) if (o.colocate) add(peers.partners, o.then, o.first);
   for (const aa of config.constraints.antiAffinity) {
     if (aa.score > -SCORE_INFINITY) continue;
     for (const id of aa.services)
