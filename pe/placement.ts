@@ -75,17 +75,20 @@ export type PlaceResult =
   | { readonly ok: true; readonly assembly: string; readonly score: number }
   | { readonly ok: false; readonly reason: string };
 
-/** What a config's constraints say about placing each service: built once per config. */
-interface PlacementRules {
+/** A service another runs with, and how much it counts. */
+interface ColocationRule {
+  readonly other: string;
+  readonly score: number;
   /**
-   * What each service runs with, and how much it counts. `whileRunning`: a
-   * colocated optional order, whose `then` runs where its `first` runs but
+   * A colocated optional order: its `then` runs where its `first` runs but
    * may run without it — where the first runs nowhere, it holds nothing back.
    */
-  readonly colocations: ReadonlyMap<
-    string,
-    readonly { other: string; score: number; whileRunning?: boolean }[]
-  >;
+  readonly whileRunning: boolean;
+}
+
+/** What a config's constraints say about placing each service: built once per config. */
+interface PlacementRules {
+  readonly colocations: ReadonlyMap<string, readonly ColocationRule[]>;
   readonly antiAffinity: ReadonlyMap<
     string,
     readonly { others: readonly string[]; score: number }[]
@@ -96,7 +99,7 @@ interface PlacementRules {
 }
 
 const placementRules = memoized((config: DeployableConfig): PlacementRules => {
-  const colocations = new Map<string, { other: string; score: number; whileRunning?: boolean }[]>();
+  const colocations = new Map<string, ColocationRule[]>();
   const antiAffinity = new Map<string, { others: readonly string[]; score: number }[]>();
   const dependants = new Map<string, ServiceConfig[]>();
   const constrained = new Set<string>();
@@ -104,7 +107,7 @@ const placementRules = memoized((config: DeployableConfig): PlacementRules => {
   const { colocation, antiAffinity: apart, order } = config.constraints;
   const addColocation = (a: string, b: string, score: number, whileRunning = false): void => {
     const list = colocations.get(a) ?? [];
-    list.push(whileRunning ? { other: b, score, whileRunning } : { other: b, score });
+    list.push({ other: b, score, whileRunning });
     colocations.set(a, list);
     constrained.add(a);
   };
