@@ -266,7 +266,9 @@ function outcome(
   return { placed, acting, runsOn };
 }
 
-describe('placing lost services (property)', () => {
+describe('placing lost services (property)', function () {
+  // Up to 1,000 random deployables each: ~7 s under coverage, more on a busy machine.
+  this.timeout(120_000);
   it('moves each to the best assembly with room, one at a time, as documented, by either path', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -361,7 +363,9 @@ describe('placing lost services (property)', () => {
   });
 });
 
-describe('ordering what a plan does (property)', () => {
+describe('ordering what a plan does (property)', function () {
+  // Up to 1,000 random deployables each: ~7 s under coverage, more on a busy machine.
+  this.timeout(120_000);
   it('runs every then after its first when both act, and a colocated then where its first goes', async () => {
     const order = fc.record({
       first: fc.nat(),
@@ -425,7 +429,9 @@ describe('ordering what a plan does (property)', () => {
 /** What a plan does to a service, as opposed to what it notes of it (blocked, notify, probe). */
 const DOING = new Set(['start', 'stop', 'move', 'restart']);
 
-describe('planning with every kind of constraint (property)', () => {
+describe('planning with every kind of constraint (property)', function () {
+  // Up to 1,000 random deployables each: ~7 s under coverage, more on a busy machine.
+  this.timeout(120_000);
   it('always makes a plan whose dependencies name its own actions, without a cycle, and does one thing to each service', async () => {
     const constraint = fc.record({
       a: fc.nat(),
