@@ -30,6 +30,8 @@ import { plan, type Action, type AssemblyObservation } from '../../pe/index.js';
 import { runningAtHome } from '../support/pe.js';
 
 const NOW = 100_000;
+/** Up to 1,000 random deployables a property: ~7 s under coverage, more on a busy machine. */
+const PROPERTY_TIMEOUT_MS = 120_000;
 
 interface AssemblySpec {
   readonly up: boolean;
@@ -267,8 +269,7 @@ function outcome(
 }
 
 describe('placing lost services (property)', function () {
-  // Up to 1,000 random deployables each: ~7 s under coverage, more on a busy machine.
-  this.timeout(120_000);
+  this.timeout(PROPERTY_TIMEOUT_MS);
   it('moves each to the best assembly with room, one at a time, as documented, by either path', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -364,8 +365,7 @@ describe('placing lost services (property)', function () {
 });
 
 describe('ordering what a plan does (property)', function () {
-  // Up to 1,000 random deployables each: ~7 s under coverage, more on a busy machine.
-  this.timeout(120_000);
+  this.timeout(PROPERTY_TIMEOUT_MS);
   it('runs every then after its first when both act, and a colocated then where its first goes', async () => {
     const order = fc.record({
       first: fc.nat(),
@@ -430,8 +430,7 @@ describe('ordering what a plan does (property)', function () {
 const DOING = new Set(['start', 'stop', 'move', 'restart']);
 
 describe('planning with every kind of constraint (property)', function () {
-  // Up to 1,000 random deployables each: ~7 s under coverage, more on a busy machine.
-  this.timeout(120_000);
+  this.timeout(PROPERTY_TIMEOUT_MS);
   it('always makes a plan whose dependencies name its own actions, without a cycle, and does one thing to each service', async () => {
     const constraint = fc.record({
       a: fc.nat(),
