@@ -5,11 +5,12 @@
  * and the npm systemd-notify package only spawns the binary, which cannot
  * keep a watchdog fed from our PID). Silent when NOTIFY_SOCKET is unset.
  */
+import { getSystemErrorName } from 'node:util';
 import { onFirstUse } from './lazy.js';
 import type { Logger } from './log.js';
 
 interface DgramSocket {
-  on(event: 'error', listener: (err: Error) => void): void;
+  on(event: 'error', listener: (err: Error & { errno?: number; syscall?: string }) => void): void;
   send(buf: Buffer, offset: number, length: number, path: string, callback?: () => void): void;
   close(): void;
 }
@@ -89,8 +90,15 @@ export class Notifier {
     if (!path) return;
     if (!this.#socket) {
       this.#socket = unixDgram().createSocket('unix_dgram');
-      this.#socket.on('error', (err) =>
-        this.#log.warn('sd_notify failed', { socket: path, error: err.message }),
+      // unix-dgram's errors say "send -2": name the errno.
+      this.#socket.on('error', (err: Error & { errno?: number; syscall?: string }) =>
+        this.#log.warn('sd_notify failed', {
+          socket: path,
+          error:
+            typeof err.errno === 'number' && err.errno < 0
+              ? `${err.syscall ?? 'send'}: ${getSystemErrorName(err.errno)}`
+              : err.message,
+        }),
       );
     }
     const buf = Buffer.from(state, 'utf8');

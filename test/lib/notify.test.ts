@@ -75,6 +75,21 @@ describe('sd_notify', () => {
     n.close();
   });
 
+  it('warns, naming the error, when no one listens on NOTIFY_SOCKET', () => {
+    const warnings: { message: string; meta: unknown }[] = [];
+    const log = {
+      ...silentLogger(),
+      warn: (message: string, meta?: unknown) => void warnings.push({ message, meta }),
+    };
+    const gone = join(mkdtempSync(join(tmpdir(), 'cpe-notify-')), 'nobody.sock');
+    const n = new Notifier(log, { NOTIFY_SOCKET: gone });
+    n.ready();
+    n.close();
+    assert.deepEqual(warnings, [
+      { message: 'sd_notify failed', meta: { socket: gone, error: 'send: ENOENT' } },
+    ]);
+  });
+
   it('is silent without NOTIFY_SOCKET, and refuses abstract sockets with a warning', () => {
     const quiet = new Notifier(silentLogger(), {});
     assert.equal(quiet.enabled, false);
