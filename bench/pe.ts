@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { DPE_NODE_FLAGS } from '../lib/code-cache.js';
+import type * as ObservationsModule from '../dpe/observations.js';
 import type * as PeModule from '../pe/index.js';
 import { compiled } from './compiled.js';
 import { pageFaultFigure } from './machine.js';
@@ -54,6 +55,26 @@ export async function runPe(): Promise<Figures> {
       value: large / small,
       unit: 'x',
       note: 'plan_10000x10_down10_ms over plan_1000x10_down10_ms; target ≤ 13 (n log n: 12.5)',
+    };
+  }
+
+  // What a DPE's pass reads before it plans: its observations as a PE input.
+  const { Observations } = await compiled<typeof ObservationsModule>('dpe/observations.js');
+  for (const assemblies of [1000, 10000]) {
+    const { config, input, now } = await buildProblem(growthSpec(assemblies));
+    const store = new Observations(config);
+    store.load(input);
+    const changing = config.services[0]!;
+    let k = 0;
+    const times = await timeRuns(() => {
+      // One service changed since the last pass, as when a pass follows an agent's report.
+      store.instance(changing.id, changing.home, k++ % 2 ? 'running' : 'failed', now + k, 'bench');
+      store.toPeInput(config, []);
+    }, 20);
+    figures[`dpe_input_${assemblies}x10_ms`] = {
+      value: median(times),
+      unit: 'ms',
+      note: `${assemblies * 10} services: a DPE's observations read as a PE input, one service changed since the last pass`,
     };
   }
 
