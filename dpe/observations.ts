@@ -91,6 +91,12 @@ export class Observations {
     this.reconfigure(config);
   }
 
+  /**
+   * The services as the last pass read them, until one changes: a pass that
+   * follows a heartbeat deadline, not a report, shares the whole of it.
+   */
+  #servicesInput: PeInput['services'] | undefined;
+
   /** Read-only: every change goes through a method here, which forgets the service's cached entry. */
   get services(): ReadonlyMap<string, ServiceRecord> {
     return this.#services;
@@ -132,9 +138,16 @@ export class Observations {
         });
     for (const s of this.#services.values()) {
       for (const a of [...s.instances.keys()]) if (!names.has(a)) s.instances.delete(a);
-      s.asInput = undefined;
+      this.#forget(s);
     }
+    this.#servicesInput = undefined; // services were added or removed, too
     this.changed();
+  }
+
+  /** A service record changed: what passes read of it (and of all services) is made again. */
+  #forget(s: Tracked): void {
+    s.asInput = undefined;
+    this.#servicesInput = undefined;
   }
 
   /** Takes a saved PE input as what has been observed so far (the simulator starts from one). */
@@ -159,7 +172,7 @@ export class Observations {
       for (const [assembly, i] of Object.entries(o.instances)) s.instances.set(assembly, { ...i });
       s.failures = [...o.failures];
       s.lastEscalation = o.lastEscalation;
-      s.asInput = undefined;
+      this.#forget(s);
     }
     this.changed();
   }
@@ -244,7 +257,7 @@ export class Observations {
     );
     if (failure) {
       push(s.failures, now);
-      s.asInput = undefined;
+      this.#forget(s);
     }
     this.changed();
   }
@@ -262,7 +275,7 @@ export class Observations {
     if (old?.state === state && old.epoch === epoch) return;
     // "since" is when the state began: the planner compares it with fencing times.
     s.instances.set(assembly, { state, epoch, since: old?.state === state ? old.since : now });
-    s.asInput = undefined;
+    this.#forget(s);
     if (old?.state !== state) {
       for (const l of this.#changes)
         l({ service, assembly, from: old?.state ?? null, to: state, reason });
@@ -300,7 +313,7 @@ export class Observations {
       const s = service === undefined ? undefined : this.#services.get(service);
       if (s) {
         s.lastEscalation = now;
-        s.asInput = undefined;
+        this.#forget(s);
       }
       if (assembly !== undefined) {
         const a = this.assemblies.get(assembly);
@@ -340,10 +353,14 @@ export class Observations {
   toPeInput(config: DeployableConfig, inFlight: readonly InFlightAction[]): PeInput {
     const assemblies: Record<string, AssemblyObservation> = {};
     for (const name of this.assemblies.keys()) assemblies[name] = this.assemblyObservation(name)!;
-    const services: Record<string, PeInput['services'][string]> = {};
-    for (const [id, s] of this.#services) {
-      const entry = s.asInput === undefined ? (s.asInput = inputOf(s)) : s.asInput;
-      if (entry !== null) services[id] = entry;
+    let services = this.#servicesInput;
+    if (services === undefined) {
+      const built: Record<string, PeInput['services'][string]> = {};
+      for (const [id, s] of this.#services) {
+        const entry = s.asInput === undefined ? (s.asInput = inputOf(s)) : s.asInput;
+        if (entry !== null) built[id] = entry;
+      }
+      this.#servicesInput = services = built;
     }
     return {
       config,
