@@ -3,10 +3,10 @@
  * colocations (dependants follow, or stop), ordering (first before then;
  * stops the other way round; cascades), fencing before recovery.
  */
-import { SCORE_INFINITY } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
 import type { Draft } from './actions.js';
 import type { PlanContext } from './context.js';
+import { runsWith, type RunsWith } from './runs-with.js';
 import type { Action, FactValue } from './types.js';
 import { push, type ServiceWhereabouts, type World } from './world.js';
 
@@ -91,17 +91,17 @@ export function followPlaced(ctx: PlanContext, placed: string): void {
 }
 
 function mandatoryColocations(config: World['config']): readonly Colocation[] {
-  return config.constraints.colocation.filter((c) => c.score >= SCORE_INFINITY);
+  return runsWith(config).flatMap((r) => (r.kind === 'colocation' ? [r.constraint] : []));
+}
+
+function linkOf(r: RunsWith): Link {
+  return r.kind === 'colocation' ? colocationLink(r.constraint) : orderLink(r.constraint);
 }
 
 /** Every link by partner (`with`), once per config: looked up for every placing. */
 const linksByPartner = memoized((config: World['config']): ReadonlyMap<string, Link[]> => {
   const byPartner = new Map<string, Link[]>();
-  const links = [
-    ...mandatoryColocations(config).map(colocationLink),
-    ...config.constraints.order.filter((o) => o.colocate).map(orderLink),
-  ];
-  for (const link of links) push(byPartner, link.with, link);
+  for (const r of runsWith(config)) push(byPartner, r.with, linkOf(r));
   return byPartner;
 });
 

@@ -4,11 +4,11 @@
  * Placer, in placement order, a never-twice one only after its old assembly
  * is confirmed stopped.
  */
-import { SCORE_INFINITY } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
 import type { PlanContext } from './context.js';
 import type { Decision } from './engine.js';
 import { fence } from './expand.js';
+import { runsWith } from './runs-with.js';
 import { misplacement, type Situation } from './situations.js';
 import type { FactValue } from './types.js';
 import { isReachable, type ServiceWhereabouts, type World } from './world.js';
@@ -181,9 +181,7 @@ const ranksOf = memoized((config: World['config']): Map<string, number> => {
   const link = (from: string, to: string): void => {
     edges.set(from, [...(edges.get(from) ?? []), to]);
   };
-  for (const c of config.constraints.colocation)
-    if (c.score >= SCORE_INFINITY) link(c.service, c.with);
-  for (const o of config.constraints.order) if (o.colocate) link(o.then, o.first);
+  for (const r of runsWith(config)) link(r.service, r.with);
   const computed = new Map<string, number>();
   const depth = (id: string, seen: Set<string>): number => {
     const known = computed.get(id);

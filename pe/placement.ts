@@ -18,6 +18,7 @@ import {
 } from '../lib/config/index.js';
 import { Heap } from '../lib/heap.js';
 import { memoized } from '../lib/memo.js';
+import { runsWith } from './runs-with.js';
 import type { Health, PlacementExplanation, PlacementScore } from './types.js';
 import { capacityOf, foundAt, type ServiceWhereabouts, type World } from './world.js';
 
@@ -104,7 +105,7 @@ const placementRules = memoized((config: DeployableConfig): PlacementRules => {
   const dependants = new Map<string, ServiceConfig[]>();
   const constrained = new Set<string>();
   const services = indexConfig(config).services;
-  const { colocation, antiAffinity: apart, order } = config.constraints;
+  const { colocation, antiAffinity: apart } = config.constraints;
   const addColocation = (a: string, b: string, score: number, whileRunning = false): void => {
     const list = colocations.get(a) ?? [];
     list.push({ other: b, score, whileRunning });
@@ -121,14 +122,11 @@ const placementRules = memoized((config: DeployableConfig): PlacementRules => {
     if (list) list.push(d);
     else dependants.set(partner, [d]);
   };
-  for (const c of colocation) {
-    addColocation(c.service, c.with, c.score);
-    if (c.score >= SCORE_INFINITY) addDependant(c.service, c.with);
-  }
-  for (const o of order) {
-    if (!o.colocate) continue;
-    addColocation(o.then, o.first, SCORE_INFINITY, o.kind === 'optional');
-    addDependant(o.then, o.first);
+  for (const c of colocation) addColocation(c.service, c.with, c.score);
+  for (const r of runsWith(config)) {
+    // A colocated order counts as a mandatory colocation (one of its own kind).
+    if (r.kind === 'order') addColocation(r.service, r.with, SCORE_INFINITY, r.whileRunning);
+    addDependant(r.service, r.with);
   }
   for (const aa of apart) {
     for (const s of aa.services) {

@@ -8,6 +8,7 @@
 import { indexConfig, SCORE_INFINITY, type AssemblyConfig } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
 import { failureWindow } from './escalation.js';
+import { runsWith } from './runs-with.js';
 import type { RuleFacts } from './engine.js';
 import type { FactValue } from './types.js';
 import {
@@ -285,11 +286,8 @@ const peersOf = memoized((config: World['config']): Peers => {
   const add = (map: Map<string, string[]>, key: string, value: string): void => {
     map.set(key, [...(map.get(key) ?? []), value]);
   };
-  for (const c of config.constraints.colocation) {
-    if (c.score >= SCORE_INFINITY) add(peers.partners, c.service, c.with);
-  }
-  // A colocated order's then runs where its first runs (an optional one, where it runs at all: as here).
-  for (const o of config.constraints.order) if (o.colocate) add(peers.partners, o.then, o.first);
+  // An optional colocated order's then runs where its first runs, where it runs at all: as here.
+  for (const r of runsWith(config)) add(peers.partners, r.service, r.with);
   for (const aa of config.constraints.antiAffinity) {
     if (aa.score > -SCORE_INFINITY) continue;
     for (const id of aa.services)
