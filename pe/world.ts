@@ -11,13 +11,7 @@ import {
 } from '../lib/config/index.js';
 import { memoized } from '../lib/memo.js';
 import { assemblyHealth, type AssemblyHealth } from './health.js';
-import type {
-  AssemblyObservation,
-  InFlightAction,
-  InstanceObservation,
-  PeInput,
-  ServiceObservation,
-} from './types.js';
+import type { AssemblyObservation, InFlightAction, PeInput, ServiceObservation } from './types.js';
 
 export interface ServiceWhereabouts {
   readonly config: ServiceConfig;
@@ -237,20 +231,15 @@ function settledAt(
   seen: ReadonlyMap<string, Seen>,
 ): Seen | undefined {
   if (obs === undefined) return undefined;
-  const { instances } = obs;
   let only: string | undefined;
-  let instance: InstanceObservation | undefined;
-  for (const assembly in instances) {
+  for (const assembly in obs.instances) {
     if (only !== undefined) return undefined;
     only = assembly;
-    // Read in the loop, by its own key: V8 then loads it by the enum cache's
-    // index, where a lookup after the loop went through the megamorphic
-    // stub cache (every assembly's instances object has a map of its own).
-    instance = instances[assembly];
   }
-  if (only === undefined || instance === undefined) return undefined;
+  if (only === undefined) return undefined;
   const at = seen.get(only);
   if (at === undefined || (at.health !== 'up' && at.health !== 'suspect')) return undefined;
+  const instance = obs.instances[only]!;
   if (instance.epoch !== at.epoch) return undefined;
   const { state } = instance;
   return state === 'running' || state === 'starting' || state === 'stopping' ? at : undefined;
