@@ -377,10 +377,20 @@ export class Observations {
 function inputOf(s: ServiceRecord): PeInput['services'][string] | null {
   if (s.instances.size === 0 && s.failures.length === 0 && s.lastEscalation === null) return null;
   return {
-    instances: Object.fromEntries([...s.instances].sort(([x], [y]) => (x < y ? -1 : 1))),
-    failures: [...s.failures],
+    instances: instancesOf(s.instances),
+    failures: s.failures.length === 0 ? NO_FAILURES : [...s.failures],
     lastEscalation: s.lastEscalation,
   };
+}
+
+const NO_FAILURES: readonly number[] = Object.freeze([]);
+
+/** By assembly name, sorted; one instance (most services) without the temporary lists. */
+function instancesOf(
+  instances: ReadonlyMap<string, InstanceObservation>,
+): Readonly<Record<string, InstanceObservation>> {
+  if (instances.size === 1) for (const [assembly, i] of instances) return { [assembly]: i };
+  return Object.fromEntries([...instances].sort(([x], [y]) => (x < y ? -1 : 1)));
 }
 
 function fresh(): AssemblyRecord {
