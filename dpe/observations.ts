@@ -79,6 +79,11 @@ export interface InstanceChange {
 export class Observations {
   readonly assemblies = new Map<string, AssemblyRecord>();
   readonly #services = new Map<string, Tracked>();
+  /**
+   * The services as the last pass read them, until one changes: a pass that
+   * follows a heartbeat deadline, not a report, shares the whole of it.
+   */
+  #servicesInput: PeInput['services'] | undefined;
   bus: { connected: boolean; since: number } = { connected: false, since: 0 };
   lastDeployableEscalation: number | null = null;
   #version = 0;
@@ -90,12 +95,6 @@ export class Observations {
   constructor(config: DeployableConfig) {
     this.reconfigure(config);
   }
-
-  /**
-   * The services as the last pass read them, until one changes: a pass that
-   * follows a heartbeat deadline, not a report, shares the whole of it.
-   */
-  #servicesInput: PeInput['services'] | undefined;
 
   /** Read-only: every change goes through a method here, which forgets the service's cached entry. */
   get services(): ReadonlyMap<string, ServiceRecord> {
