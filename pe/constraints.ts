@@ -69,7 +69,7 @@ export function followColocations(ctx: PlanContext): void {
   // Chains (a with b with c) settle in as many rounds as they are long.
   for (let round = 0, changed = true; changed && round <= links.length; round++) {
     changed = false;
-    for (const link of links) if (moveAlong(ctx, link)) changed = true;
+    for (const link of links) if (moveAlong(ctx, link) !== 'none') changed = true;
   }
   stopStranded(ctx, mandatory);
 }
@@ -83,11 +83,27 @@ export function followColocations(ctx: PlanContext): void {
  */
 export function followPlaced(ctx: PlanContext, placed: string): void {
   const byPartner = linksByPartner(ctx.world.config);
+  if (!byPartner.has(placed)) return; // most: nothing runs with it
   const partners = [placed];
-  for (let next = partners.pop(); next !== undefined; next = partners.pop()) {
-    for (const link of byPartner.get(next) ?? [])
-      if (moveAlong(ctx, link)) partners.push(link.service);
+  // One that cannot go where its partner goes may once others have moved
+  // along (what it must also run with): it is stopped only when nothing more
+  // moves (a then of two colocated orders was stopped, then placed beside them).
+  let waiting: Link[] = [];
+  const tryAll = (links: readonly Link[]): void => {
+    for (const link of links) {
+      const along = moveAlong(ctx, link, false);
+      if (along === 'moved') partners.push(link.service);
+      else if (along === 'cannot-yet') waiting.push(link);
+    }
+  };
+  while (partners.length > 0) {
+    for (let next = partners.pop(); next !== undefined; next = partners.pop())
+      tryAll(byPartner.get(next) ?? []);
+    const retry = waiting;
+    waiting = [];
+    tryAll(retry);
   }
+  for (const link of waiting) moveAlong(ctx, link);
 }
 
 function mandatoryColocations(config: World['config']): readonly Colocation[] {
@@ -105,21 +121,33 @@ const linksByPartner = memoized((config: World['config']): ReadonlyMap<string, L
   return byPartner;
 });
 
+/**
+ * What `moveAlong` did: moved the service along; stopped it, as it cannot go
+ * where its partner goes; nothing; or, asked not to stop it yet, nothing
+ * because it cannot go there now.
+ */
+type Along = 'moved' | 'stopped' | 'none' | 'cannot-yet';
+
 /** Moves a link's service along with its partner's move or start, where it runs elsewhere and nothing else is planned for it. */
-function moveAlong(ctx: PlanContext, link: Link): boolean {
+function moveAlong(ctx: PlanContext, link: Link, stopIfCannot = true): Along {
   const partner = ctx.actions.findFor(link.with, (a) => a.type === 'move' || a.type === 'start');
   const dest = partner?.type === 'move' ? partner.to : partner?.assembly;
   const s = ctx.world.byId.get(link.service)!;
   const at = s.running[0];
   if (!partner || dest === undefined || at === undefined || at === dest || s.busy.length > 0)
-    return false;
+    return 'none';
   if (ctx.actions.findFor(link.service, (a) => a.type !== 'notify' && a.type !== 'probe'))
-    return false;
-  follow(ctx, s, at, dest, { service: link.with, action: partner.id }, link.rule, {
-    facts: link.facts,
-    moves: link.moves(dest),
-  });
-  return true;
+    return 'none';
+  return follow(
+    ctx,
+    s,
+    at,
+    dest,
+    { service: link.with, action: partner.id },
+    link.rule,
+    { facts: link.facts, moves: link.moves(dest) },
+    stopIfCannot,
+  );
 }
 
 /**
@@ -223,10 +251,12 @@ function follow(
   partner: { readonly service: string; readonly action: string },
   rule: string,
   why: { readonly facts: Readonly<Record<string, FactValue>>; readonly moves: string },
-): void {
+  stopIfCannot = true,
+): Along {
   const sid = s.config.id;
   const cannot = ctx.placer.canHost(s.config, dest, partner.service);
   if (cannot !== null) {
+    if (!stopIfCannot) return 'cannot-yet';
     // It cannot go where its partner goes: the colocation is broken, and it stops.
     stopBroken(
       ctx,
@@ -236,7 +266,7 @@ function follow(
       why.facts,
       `${why.moves}, where ${sid} cannot run (${cannot}): stop it`,
     );
-    return;
+    return 'stopped';
   }
   const id = ctx.actions.add({
     id: `move:${sid}:${at}>${dest}`,
@@ -253,6 +283,7 @@ function follow(
   if (rule.startsWith('order:')) ctx.actions.addDependency(id, partner.action);
   else ctx.actions.addSoftDependency(id, partner.action);
   ctx.placer.occupy(s.config, dest, s);
+  return 'moved';
 }
 
 export function stopBroken(
