@@ -89,19 +89,28 @@ export function place(ctx: PlanContext, situation: Situation, decision: Decision
       : failback
         ? `${s.config.home} is healthy again: move ${sid} back home from ${from} (failback auto)`
         : `${sid} may not stay on ${from} (${misplacement(ctx.world, s, from) ?? 'its placement rules changed'}): move it to ${to}`;
-  return [
-    ctx.actions.add({
-      rule: base.rule,
-      facts: base.facts,
-      id: `move:${sid}:${from}>${to}`,
-      type: 'move',
-      service: sid,
-      from,
-      to,
-      after,
-      reason: reasonFor(decision, why),
-    }),
-  ];
+  const move = {
+    rule: base.rule,
+    facts: base.facts,
+    id: `move:${sid}:${from}>${to}`,
+    type: 'move' as const,
+    service: sid,
+    from,
+    to,
+    after,
+    reason: reasonFor(decision, why),
+  };
+  // Stopped earlier as it could not follow a partner (what kept it out has
+  // moved on since): the move is the one thing this plan does to it.
+  const stopped = ctx.actions.findFor(
+    sid,
+    (a) => a.type === 'stop' && (a.rule.startsWith('colocation:') || a.rule.startsWith('order:')),
+  );
+  if (stopped) {
+    ctx.actions.replace(stopped.id, move);
+    return [move.id];
+  }
+  return [ctx.actions.add(move)];
 }
 
 export function blocked(
