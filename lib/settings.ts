@@ -35,6 +35,8 @@ export type Settings<T extends SettingsTable> = {
 };
 
 export class SettingsError extends CpeError {
+  override name = 'SettingsError';
+
   constructor(message: string) {
     super('BAD_SETTING', message);
   }

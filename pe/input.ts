@@ -17,6 +17,8 @@ import type {
 } from './types.js';
 
 export class PeInputError extends CpeError {
+  override name = 'PeInputError';
+
   constructor(path: string, problem: string) {
     super('PE_BAD_INPUT', `${path}: ${problem}`);
   }

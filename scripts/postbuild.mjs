@@ -156,10 +156,14 @@ const commonJs = {
   ...common,
   format: 'cjs',
   // Without comments and blanks: comments with a non-ASCII character made V8
-  // keep the whole source two bytes a character, 2.3 MB of every DPE. Names
-  // stay (error classes take theirs from the class).
+  // keep the whole source two bytes a character, 2.3 MB of every DPE.
+  // Identifiers too: a DPE's bundle 660 → 482 KB and its cache 797 → 763 KB,
+  // ~0.3 MB of an idle DPE (issue #13). Property names stay; classes and
+  // functions get short names (error classes declare theirs, lib/errors.ts),
+  // and main.cjs.map beside each bundle maps a stack trace back to the sources.
   minifyWhitespace: true,
   minifySyntax: true,
+  minifyIdentifiers: true,
   // Every import() made a require(): V8 keeps no module loader for functions
   // it deserializes from a code cache, so an import() left in a bundle failed
   // when it ran ("A dynamic import callback was not specified"), as a DPE's

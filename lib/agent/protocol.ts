@@ -128,6 +128,8 @@ export function specFromArgs(args: QmfMap): ServiceSpec {
 }
 
 export class AgentAnswerError extends CpeError {
+  override name = 'AgentAnswerError';
+
   constructor(what: string) {
     super('AGENT_BAD_ANSWER', `the agent's answer ${what}`);
   }

@@ -18,10 +18,14 @@ export const BusCode = {
   unreachable: 'BUS_UNREACHABLE',
 } as const;
 
-export class BusError extends CpeError {}
+export class BusError extends CpeError {
+  override name = 'BusError';
+}
 
 /** An `_exception` answer: the server's code and text, as it sent them. */
 export class RemoteError extends CpeError {
+  override name = 'RemoteError';
+
   constructor(
     code: string,
     message: string,

@@ -105,6 +105,7 @@ export class IssueList {
 
 /** Thrown by loadDeployableConfig: the config was refused; `issues` says why. */
 export class ConfigError extends CpeError {
+  override name = 'ConfigError';
   readonly issues: readonly ConfigIssue[];
 
   constructor(issues: readonly ConfigIssue[]) {

@@ -68,7 +68,9 @@ function str(v: unknown, fallback: string): string {
   return typeof v === 'string' ? v : fallback;
 }
 
-export class SystemdError extends CpeError {}
+export class SystemdError extends CpeError {
+  override name = 'SystemdError';
+}
 
 /**
  * A unit's changed properties: `unit` for org.freedesktop.systemd1.Unit
