@@ -39,39 +39,48 @@ interface Link {
   readonly whileRunning: boolean;
 }
 
-function colocationLink(c: Colocation): Link {
+/** What a link's actions say: the rule, the facts they record, why the service moves along. */
+type Words = Pick<Link, 'rule' | 'facts' | 'moves'>;
+
+function colocationWords(c: Colocation): Words {
   return {
-    service: c.service,
-    with: c.with,
     rule: `colocation:${c.id}`,
     facts: { constraint: c.id, service: c.service, with: c.with },
     moves: (dest) => `${c.service} must run with ${c.with}, which goes to ${dest}`,
-    whileRunning: false,
   };
 }
 
-function orderLink(o: Order): Link {
+function orderWords(o: Order): Words {
   return {
-    service: o.then,
-    with: o.first,
     rule: `order:${o.id}`,
     facts: { constraint: o.id, first: o.first, then: o.then, kind: o.kind },
     moves: (dest) =>
       `${o.then} runs with ${o.first} (colocated dependency), which moves to ${dest}`,
-    whileRunning: o.kind === 'optional',
+  };
+}
+
+/** A link as `runsWith` reads it: which services, and whether only while the partner runs. */
+function linkOf(r: RunsWith): Link {
+  return {
+    service: r.service,
+    with: r.with,
+    whileRunning: r.whileRunning,
+    ...(r.kind === 'colocation' ? colocationWords(r.constraint) : orderWords(r.constraint)),
   };
 }
 
 /** A service that must run with another moves along when that one moves or starts elsewhere. */
 export function followColocations(ctx: PlanContext): void {
-  const mandatory = mandatoryColocations(ctx.world.config);
-  const links = mandatory.map(colocationLink);
+  const { config } = ctx.world;
+  const links = runsWith(config)
+    .filter((r) => r.kind === 'colocation')
+    .map(linkOf);
   // Chains (a with b with c) settle in as many rounds as they are long.
   for (let round = 0, changed = true; changed && round <= links.length; round++) {
     changed = false;
     for (const link of links) if (moveAlong(ctx, link) !== 'none') changed = true;
   }
-  stopStranded(ctx, mandatory);
+  stopStranded(ctx, mandatoryColocations(config));
 }
 
 /**
@@ -108,10 +117,6 @@ export function followPlaced(ctx: PlanContext, placed: string): void {
 
 function mandatoryColocations(config: World['config']): readonly Colocation[] {
   return runsWith(config).flatMap((r) => (r.kind === 'colocation' ? [r.constraint] : []));
-}
-
-function linkOf(r: RunsWith): Link {
-  return r.kind === 'colocation' ? colocationLink(r.constraint) : orderLink(r.constraint);
 }
 
 /** Every link by partner (`with`), once per config: looked up for every placing. */
@@ -377,10 +382,10 @@ export function orderByConstraints(ctx: PlanContext): void {
       const dest = f.type === 'move' ? f.to : f.assembly;
       const at = then.running[0]!;
       if (o.colocate && dest !== undefined && dest !== at) {
-        const link = orderLink(o);
-        follow(ctx, then, at, dest, { service: o.first, action: f.id }, link.rule, {
+        const words = orderWords(o);
+        follow(ctx, then, at, dest, { service: o.first, action: f.id }, words.rule, {
           facts,
-          moves: link.moves(dest),
+          moves: words.moves(dest),
         });
       } else {
         ctx.actions.add({
