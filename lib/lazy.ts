@@ -3,9 +3,12 @@
  * use (child_process to fence, the schema worker, the sd_notify addon), so
  * that the others do not load it as they start (issue #13).
  */
-import { createRequire } from 'node:module';
-
-const load = createRequire(import.meta.url);
+// A bundle's own require where there is one: node:module would load Node's
+// ES module loader and source maps with it, in every daemon (code-cache.ts).
+const load: NodeJS.Require =
+  typeof require === 'function'
+    ? require
+    : process.getBuiltinModule('node:module').createRequire(import.meta.url);
 
 export function onFirstUse<T>(specifier: string): () => T {
   let module: T | undefined;
