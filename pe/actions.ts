@@ -81,7 +81,10 @@ export class ActionSet {
 
   /** The first planned action on `service` that satisfies the predicate. */
   findFor(service: string, predicate: (a: Action) => boolean): Action | undefined {
-    for (const id of this.#byService.get(service) ?? []) {
+    // Asked for every move a pass places, most of them of services with no action yet.
+    const ids = this.#byService.get(service);
+    if (ids === undefined) return undefined;
+    for (const id of ids) {
       const a = this.#actions.get(id); // removed ones stay in the index, and are skipped
       if (a && a.service === service && predicate(a)) return a;
     }

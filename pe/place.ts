@@ -10,7 +10,7 @@ import type { Decision } from './engine.js';
 import { fence } from './expand.js';
 import { runsWith } from './runs-with.js';
 import { misplacement, type Situation } from './situations.js';
-import type { FactValue } from './types.js';
+import type { Action, FactValue } from './types.js';
 import { isReachable, type ServiceWhereabouts, type World } from './world.js';
 import { factsOf, healthText, reasonFor } from './words.js';
 
@@ -102,15 +102,17 @@ export function place(ctx: PlanContext, situation: Situation, decision: Decision
   };
   // Stopped earlier as it could not follow a partner (what kept it out has
   // moved on since): the move is the one thing this plan does to it.
-  const stopped = ctx.actions.findFor(
-    sid,
-    (a) => a.type === 'stop' && (a.rule.startsWith('colocation:') || a.rule.startsWith('order:')),
-  );
+  const stopped = ctx.actions.findFor(sid, stoppedByLink);
   if (stopped) {
     ctx.actions.replace(stopped.id, move);
     return [move.id];
   }
   return [ctx.actions.add(move)];
+}
+
+/** A stop made because the service could not follow a partner (followPlaced). */
+function stoppedByLink(a: Action): boolean {
+  return a.type === 'stop' && (a.rule.startsWith('colocation:') || a.rule.startsWith('order:'));
 }
 
 export function blocked(
